@@ -1,0 +1,298 @@
+"""Cron expressions: validation, next fire times, daylight saving, jitter and misfire rules.
+
+Pure: every function takes ``now``/``after`` as an argument. Expressions have 5 fields
+(minute hour day-of-month month day-of-week), an optional 6th field for seconds (last, as
+croniter reads it: ``* * * * * */15`` is every 15 seconds), or a macro (``@hourly``,
+``@daily``, ``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``, ``@annually``).
+
+Daylight saving (DESIGN.md section 3): fire times are computed on the wall clock of the
+schedule's timezone, then placed on the real time line:
+
+* a *fixed-time* job (its hour field names hours) fires once on the day clocks go back (at the
+  first of the two instants) and once on the day they go forward (a wall time inside the gap
+  fires at the first instant after the gap);
+* a *rhythm* job (hour field ``*``: hourly, every N minutes or seconds) keeps its rhythm in
+  real time: a wall time repeated by the fall-back fires twice, a wall time skipped by the
+  spring-forward does not fire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zoneinfo
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from enum import StrEnum
+from functools import lru_cache
+
+from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+from tasksched.errors import CronError
+
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+MAX_EXPRESSION_LEN = 256
+# The largest daylight-saving shift of any IANA zone is 2 hours (Troll, Antarctica); 3 is safe.
+_MAX_SHIFT = timedelta(hours=3)
+
+
+class MisfirePolicy(StrEnum):
+    """What to do with fires that were missed by more than the grace period."""
+
+    SKIP = "skip"
+    RUN_ONCE = "run_once"
+    RUN_ALL = "run_all"
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    """A validated, normalised cron expression."""
+
+    expression: str  # as given (stripped)
+    fields: str  # macro expanded, single spaces
+    has_seconds: bool
+    fixed_time: bool  # hour field names specific hours (see module docstring)
+
+
+def normalise(expression: str) -> CronSpec:
+    """Validate ``expression`` and return its normalised form; raise CronError if invalid."""
+    return _normalise(expression)
+
+
+@lru_cache(maxsize=4096)
+def _normalise(expression: str) -> CronSpec:
+    if not isinstance(expression, str):
+        raise CronError("cron_expression", "must be a string")
+    expr = " ".join(expression.split())
+    if not expr:
+        raise CronError("cron_expression", "must not be empty")
+    if len(expr) > MAX_EXPRESSION_LEN:
+        raise CronError("cron_expression", f"longer than {MAX_EXPRESSION_LEN} characters")
+    fields = MACROS.get(expr.lower(), expr)
+    if fields.startswith("@"):
+        raise CronError(
+            "cron_expression",
+            f"unknown macro {expr!r}; use one of {', '.join(sorted(MACROS))}",
+        )
+    parts = fields.split(" ")
+    if len(parts) not in (5, 6):
+        raise CronError(
+            "cron_expression",
+            f"{expr!r} has {len(parts)} fields; expected 5 "
+            "(minute hour day-of-month month day-of-week) or 6 (with seconds last)",
+        )
+    try:
+        croniter(fields, datetime(2000, 1, 1))
+        croniter.expand(fields)
+    except (CroniterBadCronError, CroniterBadDateError, ValueError, KeyError) as exc:
+        raise CronError("cron_expression", f"invalid cron expression {expr!r}: {exc}") from None
+    hour = parts[1]
+    fixed = not (hour == "*" or hour.startswith("*/"))
+    try:
+        # An expression that can never fire (e.g. 30 February) is an error, not a silent no-op.
+        croniter(fields, datetime(2000, 1, 1), max_years_between_matches=8).get_next(datetime)
+    except (CroniterBadDateError, StopIteration):
+        raise CronError("cron_expression", f"{expr!r} never fires") from None
+    return CronSpec(expr, fields, len(parts) == 6, fixed)
+
+
+@lru_cache(maxsize=1024)
+def get_timezone(name: str) -> tzinfo:
+    """Return the IANA timezone ``name``; raise CronError (field ``timezone``) if unknown."""
+    if not isinstance(name, str) or not name or len(name) > 64:
+        raise CronError("timezone", f"unknown timezone {name!r}")
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise CronError("timezone", f"unknown IANA timezone {name!r}") from None
+
+
+def describe(expression: str) -> str:
+    """A human-readable description of a cron expression, e.g. 'Every 15 minutes'."""
+    from cron_descriptor import Options, get_description
+
+    spec = normalise(expression)
+    fields = spec.fields
+    if spec.has_seconds:
+        # cron-descriptor reads seconds first (Quartz order); croniter reads them last.
+        parts = fields.split(" ")
+        fields = " ".join([parts[5], *parts[:5]])
+    opts = Options()
+    opts.use_24hour_time_format = True
+    return str(get_description(fields, opts))
+
+
+def _is_utc_like(tz: tzinfo) -> bool:
+    key = getattr(tz, "key", None)
+    return tz is UTC or key in ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Universal", "Zulu")
+
+
+def _instants(wall: datetime, tz: tzinfo, fixed_time: bool) -> list[datetime]:
+    """Place a naive wall-clock time of ``tz`` on the real time line (see module docstring)."""
+    first = wall.replace(tzinfo=tz, fold=0)
+    second = wall.replace(tzinfo=tz, fold=1)
+    off0, off1 = first.utcoffset(), second.utcoffset()
+    if off0 == off1:
+        return [first]
+    u0, u1 = first.astimezone(UTC), second.astimezone(UTC)
+    exists = u0.astimezone(tz).replace(tzinfo=None) == wall
+    if exists:  # ambiguous: the wall time happens twice
+        return [first] if fixed_time else sorted([first, second], key=lambda d: d.astimezone(UTC))
+    if not fixed_time:  # in the gap: a rhythm job just goes on
+        return []
+    # In the gap: fire at the first instant after it, i.e. the transition itself.
+    lo, hi = min(u0, u1), max(u0, u1)
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == lo.astimezone(tz).utcoffset():
+            lo = mid
+        else:
+            hi = mid
+    return [hi.replace(microsecond=0).astimezone(tz)]
+
+
+def iter_fire_times(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
+    """Yield fire times strictly after the aware ``after``, in order, in ``timezone``."""
+    if after.tzinfo is None or after.utcoffset() is None:
+        raise CronError("after", "must be a timezone-aware datetime")
+    spec = normalise(expression)
+    tz = get_timezone(timezone)
+    after_utc = after.astimezone(UTC)
+    local = after_utc.astimezone(tz)
+    if _is_utc_like(tz):
+        it = croniter(spec.fields, local.replace(tzinfo=None))
+        while True:
+            yield it.get_next(datetime).replace(tzinfo=tz)
+    # Start early enough to see both sides of an ambiguous hour; emit in real-time order.
+    it = croniter(spec.fields, (local - _MAX_SHIFT).replace(tzinfo=None))
+    pending: list[tuple[datetime, datetime]] = []  # (utc, local aware)
+    last_emitted = after_utc
+    while True:
+        wall = it.get_next(datetime)
+        for inst in _instants(wall, tz, spec.fixed_time):
+            u = inst.astimezone(UTC)
+            if u > last_emitted and all(u != p[0] for p in pending):
+                pending.append((u, inst))
+        pending.sort(key=lambda p: p[0])
+        # A later wall time can still map to an earlier instant by at most the DST shift.
+        horizon = wall.replace(tzinfo=tz, fold=0).astimezone(UTC) - _MAX_SHIFT
+        while pending and pending[0][0] <= horizon:
+            u, inst = pending.pop(0)
+            last_emitted = u
+            yield inst
+
+
+def next_fire_times(
+    cron_expression: str, timezone: str, after: datetime, count: int = 1
+) -> list[datetime]:
+    """The next ``count`` fire times strictly after the aware ``after``.
+
+    Returned as aware datetimes in ``timezone``; correct on daylight-saving days (module
+    docstring). Raises :class:`~tasksched.errors.CronError` for a bad expression or timezone.
+    """
+    if count < 0 or count > 10_000:
+        raise CronError("count", "must be between 0 and 10000")
+    out: list[datetime] = []
+    if count == 0:
+        normalise(cron_expression)
+        get_timezone(timezone)
+        return out
+    for t in iter_fire_times(cron_expression, timezone, after):
+        out.append(t)
+        if len(out) >= count:
+            break
+    return out
+
+
+def jitter_offset_s(schedule_id: str, jitter_s: float) -> float:
+    """A stable offset in ``[0, jitter_s)`` seconds for ``schedule_id`` (whole seconds)."""
+    if jitter_s <= 0:
+        return 0.0
+    digest = hashlib.blake2b(schedule_id.encode(), digest_size=8).digest()
+    whole = max(int(jitter_s), 1)
+    return float(int.from_bytes(digest, "big") % whole)
+
+
+@lru_cache(maxsize=65536)
+def _next_epoch_cached(expression: str, timezone: str, after_epoch: float) -> float:
+    after = datetime.fromtimestamp(after_epoch, UTC)
+    return next(iter_fire_times(expression, timezone, after)).timestamp()
+
+
+def next_fire_epoch(
+    expression: str, timezone: str, after_epoch: float, jitter_s: float = 0.0
+) -> float:
+    """Next fire time (epoch seconds, jitter applied) strictly after ``after_epoch``.
+
+    With jitter the cron time ``c`` fires at ``c + offset``; the cron time of a fire is
+    ``fire - offset`` (see :func:`cron_time_of`). Cached: many schedules share a cron.
+    """
+    return _next_epoch_cached(expression, timezone, float(after_epoch) - jitter_s) + jitter_s
+
+
+def cron_time_of(fire_epoch: float, jitter_offset: float) -> float:
+    """The cron time a (jittered) fire time stands for."""
+    return fire_epoch - jitter_offset
+
+
+@dataclass(frozen=True)
+class MisfirePlan:
+    """What to do with the fire times that have come due (epoch seconds, oldest first)."""
+
+    run: list[float]
+    missed: list[tuple[float, str]]  # (fire time, reason)
+    next_fire: float
+
+
+def plan_due(
+    expression: str,
+    timezone: str,
+    due_fire: float,
+    now: float,
+    policy: MisfirePolicy | str,
+    grace_s: float,
+    jitter_s: float = 0.0,
+    max_fires: int = 1000,
+) -> MisfirePlan:
+    """Decide, at ``now``, what to do with the fires from ``due_fire`` up to ``now``.
+
+    Fires at most ``grace_s`` late always run (so a leader failover within the grace loses
+    nothing). Older ones follow ``policy``: ``skip`` records them missed; ``run_once`` runs the
+    latest of them and records the rest missed (coalesce); ``run_all`` runs each. At most
+    ``max_fires`` fire times are examined per call; the rest are left due for the next call.
+    """
+    policy = MisfirePolicy(policy)
+    fires: list[float] = []
+    t = due_fire
+    while t <= now and len(fires) < max_fires:
+        fires.append(t)
+        t = next_fire_epoch(expression, timezone, t, jitter_s)
+    next_fire = t
+    late = [f for f in fires if now - f > grace_s]
+    on_time = [f for f in fires if now - f <= grace_s]
+    missed: list[tuple[float, str]] = []
+    run: list[float] = []
+    if late:
+        if policy is MisfirePolicy.RUN_ALL:
+            run.extend(late)
+        elif policy is MisfirePolicy.RUN_ONCE:
+            if on_time:  # a fresher fire runs anyway: that is the one catch-up run
+                missed.extend((f, "misfire: coalesced into a later run") for f in late)
+            else:
+                run.append(late[-1])
+                missed.extend((f, "misfire: coalesced into a later run") for f in late[:-1])
+        else:
+            missed.extend(
+                (f, f"misfire: {now - f:.0f}s late, over the {grace_s:.0f}s grace; skipped")
+                for f in late
+            )
+    run.extend(on_time)
+    return MisfirePlan(run=run, missed=missed, next_fire=next_fire)

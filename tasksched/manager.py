@@ -1,0 +1,217 @@
+"""SchedulerManager: the Python facade over the store.
+
+Every method validates its input (raising :class:`~tasksched.errors.ValidationError` naming the
+field), never leaves anything half-written, and returns JSON-ready dicts: enums as their string
+values, times as ISO 8601 strings in UTC with the offset.
+
+Methods that take ``tenant_id=`` as a scope (the REST API passes the caller's tenant) treat a
+schedule of another tenant as not found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic
+
+from tasksched.cron import describe, get_timezone, next_fire_times
+from tasksched.errors import NotFoundError, ValidationError
+from tasksched.models import AutonomousConfig, ScheduleSpec
+from tasksched.settings import Settings
+from tasksched.store import ScheduleRecord, Store
+from tasksched.store.transfer import export_document, import_document
+
+
+def _spec(
+    tenant_id: Any,
+    name: Any,
+    cron_expression: Any,
+    config: AutonomousConfig | Mapping[str, Any] | None,
+    description: Any = "",
+) -> ScheduleSpec:
+    try:
+        return ScheduleSpec(
+            tenant_id=tenant_id,
+            name=name,
+            cron_expression=cron_expression,
+            config=AutonomousConfig() if config is None else config,
+            description=description,
+        )
+    except pydantic.ValidationError as exc:
+        raise ValidationError.from_pydantic(exc) from None
+
+
+class SchedulerManager:
+    """Create and manage training schedules stored in Redis.
+
+    ``SchedulerManager(redis_url="redis://localhost:6379/0")``; without a URL,
+    ``TASKSCHED_REDIS_URL`` is used.
+    """
+
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        settings: Settings | None = None,
+        store: Store | None = None,
+    ):
+        self.store = store or Store(settings=settings, redis_url=redis_url)
+
+    # ---- schedules ------------------------------------------------------------------------
+    def create_training_schedule(
+        self,
+        tenant_id: str,
+        name: str,
+        cron_expression: str,
+        config: AutonomousConfig | Mapping[str, Any] | None = None,
+        description: str = "",
+    ) -> str:
+        """Create an active schedule and return its id.
+
+        ``cron_expression`` is the schedule's cron; the config's ``training_schedule``
+        follows it. ``config`` is an :class:`AutonomousConfig` or a dict of its fields.
+        """
+        spec = _spec(tenant_id, name, cron_expression, config, description)
+        return self.store.schedules.create(spec).id
+
+    def create_training_schedules(self, items: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Create many schedules at once; all are validated before any is written.
+
+        Each item is a dict with ``tenant_id``, ``name``, ``cron_expression`` and optional
+        ``config`` and ``description``. Items sharing one config object are encoded once.
+        """
+        specs: list[ScheduleSpec] = []
+        for i, item in enumerate(items):
+            try:
+                specs.append(
+                    _spec(
+                        item.get("tenant_id"),
+                        item.get("name"),
+                        item.get("cron_expression"),
+                        item.get("config"),
+                        item.get("description", ""),
+                    )
+                )
+            except ValidationError as exc:
+                raise ValidationError(f"items[{i}].{exc.field}", exc.message) from None
+        return self.store.schedules.create_many(specs)
+
+    def _get(self, schedule_id: str, tenant_id: str | None = None) -> ScheduleRecord:
+        rec = self.store.schedules.get(schedule_id)
+        if tenant_id is not None and rec.tenant_id != tenant_id:
+            raise NotFoundError("schedule", schedule_id)
+        return rec
+
+    def list_schedules(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        """Summaries of a tenant's schedules (or all), sorted by tenant and name."""
+        return [r.summary() for r in self.store.schedules.list(tenant_id)]
+
+    def get_schedule_status(
+        self, schedule_id: str, tenant_id: str | None = None
+    ) -> dict[str, Any]:
+        """Status, counters, next run (UTC and local), last result and config (secrets masked)."""
+        return self._get(schedule_id, tenant_id).status_dict()
+
+    def update_schedule(
+        self,
+        schedule_id: str,
+        expected_version: int | None = None,
+        tenant_id: str | None = None,
+        **changes: Any,
+    ) -> dict[str, Any]:
+        """Change name, description, cron_expression, timezone or config (partial dict).
+
+        With ``expected_version`` a schedule changed since that version is refused
+        (ConflictError). Returns the new status.
+        """
+        self._get(schedule_id, tenant_id)
+        return self.store.schedules.update(schedule_id, changes, expected_version).status_dict()
+
+    def pause_schedule(self, schedule_id: str, tenant_id: str | None = None) -> dict[str, Any]:
+        """Pause a schedule: it leaves the due index; dispatched runs are skipped."""
+        self._get(schedule_id, tenant_id)
+        return self.store.schedules.pause(schedule_id).status_dict()
+
+    def resume_schedule(self, schedule_id: str, tenant_id: str | None = None) -> dict[str, Any]:
+        """Resume a paused schedule from its next fire time after now."""
+        self._get(schedule_id, tenant_id)
+        return self.store.schedules.resume(schedule_id).status_dict()
+
+    def delete_schedule(self, schedule_id: str, tenant_id: str | None = None) -> None:
+        """Delete a schedule with its index entries and run history."""
+        self._get(schedule_id, tenant_id)
+        self.store.schedules.delete(schedule_id)
+
+    # ---- runs -----------------------------------------------------------------------------
+    def get_runs(
+        self,
+        schedule_id: str,
+        offset: int = 0,
+        limit: int = 50,
+        tenant_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A page of the schedule's run history, newest first."""
+        if offset < 0:
+            raise ValidationError("offset", "must be >= 0")
+        if not 1 <= limit <= 1000:
+            raise ValidationError("limit", "must be between 1 and 1000")
+        self._get(schedule_id, tenant_id)
+        return self.store.runs.list(schedule_id, offset, limit)
+
+    def get_run(self, run_id: str, tenant_id: str | None = None) -> dict[str, Any]:
+        """One run record."""
+        run = self.store.runs.get(run_id)
+        if tenant_id is not None and run.get("tenant_id") != tenant_id:
+            raise NotFoundError("run", run_id)
+        return run
+
+    # ---- the global switch ----------------------------------------------------------------
+    def start_scheduler(self) -> dict[str, Any]:
+        """Resume dispatching on every beat process."""
+        self.store.control.set_enabled(True)
+        return self.scheduler_state()
+
+    def stop_scheduler(self) -> dict[str, Any]:
+        """Stop all dispatching (beat processes keep running and wait)."""
+        self.store.control.set_enabled(False)
+        return self.scheduler_state()
+
+    def scheduler_state(self) -> dict[str, Any]:
+        """The switch and beat's health (leader, last tick, lag)."""
+        state = self.store.control.state()
+        changed = state.get("changed_at")
+        return {
+            "enabled": state["enabled"],
+            "running": state["enabled"],
+            "changed_at": datetime.fromtimestamp(changed, UTC).isoformat() if changed else None,
+            "beat": self.store.control.beat_health(),
+        }
+
+    # ---- backup ---------------------------------------------------------------------------
+    def export_schedules(self, tenant_id: str | None = None) -> dict[str, Any]:
+        """A versioned JSON document of all schedules (or one tenant's); secrets encrypted."""
+        return export_document(self.store, tenant_id)
+
+    def import_schedules(
+        self, document: Any, replace: bool = True, tenant_id: str | None = None
+    ) -> list[str]:
+        """Validate a document from :meth:`export_schedules`, then write all of it or nothing."""
+        return import_document(self.store, document, replace=replace, tenant_id=tenant_id)
+
+    # ---- cron -----------------------------------------------------------------------------
+    @staticmethod
+    def preview_cron(
+        cron_expression: str, timezone: str = "UTC", count: int = 5, after: datetime | None = None
+    ) -> dict[str, Any]:
+        """Describe an expression and list its next fire times (local and UTC)."""
+        tz = get_timezone(timezone)
+        start = after or datetime.now(UTC)
+        times = next_fire_times(cron_expression, timezone, start, count)
+        return {
+            "cron_expression": cron_expression,
+            "timezone": timezone,
+            "description": describe(cron_expression),
+            "next_fire_times": [t.astimezone(tz).isoformat() for t in times],
+            "next_fire_times_utc": [t.astimezone(UTC).isoformat() for t in times],
+        }

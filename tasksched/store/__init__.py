@@ -1,0 +1,69 @@
+"""The only package that talks to Redis: keys, schedules, runs, locks, scripts.
+
+``Store`` bundles a client, the key names, the secret box and the settings; its parts
+(:attr:`Store.schedules`, :attr:`Store.runs`, :attr:`Store.control`) share them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+
+from tasksched.settings import Settings, get_settings
+from tasksched.store.client import connect
+from tasksched.store.control import ControlStore
+from tasksched.store.keys import Keys
+from tasksched.store.runs import RunStore, cron_run_id, manual_run_id
+from tasksched.store.schedules import ScheduleRecord, ScheduleStore
+from tasksched.store.scripts import Scripts
+from tasksched.store.secrets import SecretBox
+
+__all__ = [
+    "Keys",
+    "ScheduleRecord",
+    "Store",
+    "connect",
+    "cron_run_id",
+    "manual_run_id",
+]
+
+
+class Store:
+    """One deployment's Redis store."""
+
+    def __init__(
+        self,
+        redis_client: redis.Redis | None = None,
+        settings: Settings | None = None,
+        redis_url: str | None = None,
+    ):
+        self.settings = settings or get_settings()
+        self.redis: redis.Redis = redis_client or connect(redis_url or self.settings.redis_url)
+        self.keys = Keys(self.settings.key_prefix)
+        self.box = SecretBox(self.settings.secret_key)
+        self.scripts = Scripts(self.redis)
+
+    @cached_property
+    def schedules(self) -> ScheduleStore:
+        """Schedules."""
+        return ScheduleStore(self)
+
+    @cached_property
+    def runs(self) -> RunStore:
+        """Run records."""
+        return RunStore(self)
+
+    @cached_property
+    def control(self) -> ControlStore:
+        """The global switch, beat health and worker heartbeats."""
+        return ControlStore(self)
+
+    def time(self) -> float:
+        """Redis's clock (``TIME``) in epoch seconds: the one clock all hosts agree on."""
+        sec, usec = self.redis.time()
+        return float(sec) + float(usec) / 1e6
+
+    def ping(self) -> bool:
+        """True when Redis answers."""
+        return bool(self.redis.ping())

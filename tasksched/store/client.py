@@ -1,0 +1,74 @@
+"""Connecting to Redis: plain, TLS, unix socket, Sentinel (``sentinel://``) and Cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from tasksched.errors import ValidationError
+
+Redis = redis.Redis
+
+
+def _retry() -> Retry:
+    # Reconnect by itself across a redis-server restart or failover.
+    return Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
+
+
+def _common(health_check_interval: int = 15) -> dict[str, Any]:
+    return {
+        "decode_responses": True,
+        "retry": _retry(),
+        "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+        "health_check_interval": health_check_interval,
+        "socket_keepalive": True,
+    }
+
+
+def connect(url: str) -> redis.Redis:
+    """Return a client for ``url``.
+
+    * ``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock?db=0``
+    * ``sentinel://[:password@]host1:26379,host2:26379/master_name[/db]``: the master that
+      Sentinel names, found again after a failover.
+    * ``redis+cluster://host:port``: a Redis Cluster (keys share one hash tag, so scripts run).
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("redis", "rediss", "unix"):
+        return redis.Redis.from_url(url, **_common())
+    if scheme == "sentinel":
+        return _sentinel(url)
+    if scheme in ("redis+cluster", "cluster"):
+        from redis.cluster import RedisCluster
+
+        host = parts.hostname or "localhost"
+        port = parts.port or 6379
+        return RedisCluster(  # type: ignore[return-value]
+            host=host, port=port, password=parts.password, decode_responses=True
+        )
+    raise ValidationError("TASKSCHED_REDIS_URL", f"unsupported Redis URL scheme {scheme!r}")
+
+
+def _sentinel(url: str) -> redis.Redis:
+    from redis.sentinel import Sentinel
+
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    password = unquote(parts.password) if parts.password else None
+    hosts: list[tuple[str, int]] = []
+    for hp in netloc.split(","):
+        host, _, port = hp.partition(":")
+        hosts.append((host or "localhost", int(port or 26379)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path:
+        raise ValidationError("TASKSCHED_REDIS_URL", "sentinel URL needs a master name: /mymaster")
+    master = path[0]
+    db = int(path[1]) if len(path) > 1 else int(parse_qs(parts.query).get("db", ["0"])[0])
+    sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None)
+    client: redis.Redis = sentinel.master_for(master, db=db, password=password, **_common())
+    return client

@@ -1,0 +1,53 @@
+"""The global start/stop switch and the status readings kept beside it."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tasksched.store import Store
+
+
+class ControlStore:
+    """Global switch (``control`` hash), beat health and worker heartbeats."""
+
+    def __init__(self, store: Store):
+        self._r = store.redis
+        self._k = store.keys
+
+    def is_enabled(self) -> bool:
+        """True unless dispatching was stopped with :meth:`set_enabled` (False)."""
+        return self._r.hget(self._k.control, "enabled") != "0"
+
+    def set_enabled(self, enabled: bool, now: float | None = None) -> None:
+        """Turn dispatching on or off for every beat process."""
+        now = time.time() if now is None else now
+        self._r.hset(
+            self._k.control,
+            mapping={"enabled": "1" if enabled else "0", "changed_at": repr(now)},
+        )
+
+    def state(self) -> dict[str, Any]:
+        """The switch as a dict: enabled and when it last changed."""
+        h = self._r.hgetall(self._k.control)
+        changed = h.get("changed_at")
+        return {
+            "enabled": h.get("enabled") != "0",
+            "changed_at": float(changed) if changed else None,
+        }
+
+    def beat_health(self) -> dict[str, Any]:
+        """Beat's own health as the leader last wrote it (leader id, last tick, lag)."""
+        h = self._r.hgetall(self._k.beat_health)
+        out: dict[str, Any] = dict(h)
+        for f in ("last_tick", "lag_s", "lease_s", "dispatched_total"):
+            if h.get(f):
+                out[f] = float(h[f])
+        out["leader"] = self._r.get(self._k.beat_lock)
+        return out
+
+    def workers(self) -> dict[str, Any]:
+        """Worker hosts and their last readings (heartbeats written by workers)."""
+        return {host: json.loads(v) for host, v in self._r.hgetall(self._k.workers).items()}

@@ -1,0 +1,176 @@
+"""Run records: one hash per run, indexed per schedule by time and capped.
+
+A cron run's id is derived from ``(schedule id, cron fire time)`` (:func:`cron_run_id`), so a
+fire dispatched twice is still one run. Writes take an optional pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+from tasksched.errors import NotFoundError
+from tasksched.models import RunStatus, RunTrigger, utc_iso
+
+if TYPE_CHECKING:
+    from tasksched.store import Store
+
+_JSON_FIELDS = ("metrics", "checks")
+_FLOAT_FIELDS = (
+    "fire_time",
+    "queued_at",
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "quality_score",
+    "validation_score",
+    "baseline_score",
+)
+_INT_FIELDS = ("attempts", "deferrals", "data_count")
+
+
+def cron_run_id(schedule_id: str, cron_time: float) -> str:
+    """The deterministic id of the run of ``schedule_id`` at cron time ``cron_time``."""
+    return f"{schedule_id}-{int(round(cron_time))}"
+
+
+def manual_run_id(schedule_id: str) -> str:
+    """A fresh id for an ad-hoc (forced or manual) run."""
+    return f"{schedule_id}-m{os.urandom(6).hex()}"
+
+
+def decode_run(h: dict[str, str]) -> dict[str, Any]:
+    """A stored run hash as a JSON-ready dict (times as ISO 8601 UTC strings too)."""
+    out: dict[str, Any] = dict(h)
+    for f in _FLOAT_FIELDS:
+        if h.get(f):
+            out[f] = float(h[f])
+    for f in _INT_FIELDS:
+        if h.get(f):
+            out[f] = int(h[f])
+    for f in _JSON_FIELDS:
+        if h.get(f):
+            out[f] = json.loads(h[f])
+    out["forced"] = h.get("forced") == "1"
+    for f in ("fire_time", "queued_at", "started_at", "finished_at"):
+        if f in out:
+            out[f + "_iso"] = utc_iso(out[f])
+    return out
+
+
+def encode_fields(fields: dict[str, Any]) -> dict[str, str]:
+    """Run fields as stored strings (JSON for dicts, '1'/'0' for bools)."""
+    out: dict[str, str] = {}
+    for k, v in fields.items():
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            out[k] = "1" if v else "0"
+        elif isinstance(v, dict | list):
+            out[k] = json.dumps(v, separators=(",", ":"))
+        elif isinstance(v, float):
+            out[k] = repr(v)
+        else:
+            out[k] = str(v)
+    return out
+
+
+class RunStore:
+    """Create, read and list run records."""
+
+    def __init__(self, store: Store):
+        self._s = store
+        self._r = store.redis
+        self._k = store.keys
+
+    def add(
+        self,
+        run_id: str,
+        schedule_id: str,
+        tenant_id: str,
+        status: RunStatus,
+        trigger: RunTrigger,
+        score: float | None = None,
+        only_new: bool = False,
+        pipe: Any = None,
+        **fields: Any,
+    ) -> bool | None:
+        """Write a run record and index it (trimming history beyond the cap).
+
+        With ``only_new`` an existing record is left as it is and False returned. With
+        ``pipe`` the write is queued there and None returned.
+        """
+        score = time.time() if score is None else score
+        data = encode_fields(
+            {
+                "run_id": run_id,
+                "schedule_id": schedule_id,
+                "tenant_id": tenant_id,
+                "status": status.value,
+                "trigger": trigger.value,
+                **fields,
+            }
+        )
+        args: list[Any] = [
+            run_id,
+            repr(float(score)),
+            self._s.settings.run_history_max,
+            self._k.run(""),
+            "nx" if only_new else "",
+        ]
+        for k, v in data.items():
+            args.extend((k, v))
+        res = self._s.scripts.run(
+            "add_run", [self._k.run(run_id), self._k.runs(schedule_id)], args, client=pipe
+        )
+        return None if pipe is not None else bool(res)
+
+    def record_missed(
+        self,
+        schedule_id: str,
+        tenant_id: str,
+        fire_time: float,
+        reason: str,
+        run_id: str,
+        pipe: Any = None,
+    ) -> None:
+        """Record a fire that was not dispatched (misfire policy, switch off) with its reason."""
+        self.add(
+            run_id,
+            schedule_id,
+            tenant_id,
+            RunStatus.MISSED,
+            RunTrigger.CRON,
+            score=fire_time,
+            only_new=True,
+            pipe=pipe,
+            fire_time=fire_time,
+            reason=reason,
+            finished_at=time.time(),
+        )
+
+    def update(self, run_id: str, pipe: Any = None, **fields: Any) -> None:
+        """Set fields on an existing run record."""
+        client = pipe if pipe is not None else self._r
+        client.hset(self._k.run(run_id), mapping=encode_fields(fields))
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        """The run ``run_id`` as a dict; raises NotFoundError."""
+        h = self._r.hgetall(self._k.run(run_id))
+        if not h:
+            raise NotFoundError("run", run_id)
+        return decode_run(h)
+
+    def list(self, schedule_id: str, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+        """A page of a schedule's runs, newest first."""
+        ids = self._r.zrevrange(self._k.runs(schedule_id), offset, offset + max(limit, 1) - 1)
+        pipe = self._r.pipeline(transaction=False)
+        for rid in ids:
+            pipe.hgetall(self._k.run(rid))
+        return [decode_run(h) for h in pipe.execute() if h]
+
+    def count(self, schedule_id: str) -> int:
+        """How many runs of the schedule are kept."""
+        return int(self._r.zcard(self._k.runs(schedule_id)))

@@ -1,0 +1,579 @@
+"""Schedules in Redis: create, read, list, update (compare-and-set), pause, resume, delete.
+
+A schedule is one hash (``Keys.schedule``). Beat's timing fields (``cron``, ``tz``,
+``jitter_s``, ``misfire``) are kept as plain fields so a tick reads them without parsing the
+config; the rest of the config is JSON without those fields and without secrets, which are
+encrypted apart (``secrets``). Defaults are left out of the stored JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from tasksched.cron import get_timezone, next_fire_epoch
+from tasksched.errors import ConflictError, NotFoundError, ValidationError
+from tasksched.models import (
+    _MIRRORED,
+    SECRET_MASK,
+    SCHEDULE_ID_RE,
+    AutonomousConfig,
+    ScheduleSpec,
+    ScheduleStatus,
+    utc_iso,
+)
+
+if TYPE_CHECKING:
+    from tasksched.store import Store
+
+COUNTERS = (
+    "total_runs",
+    "successful_runs",
+    "failed_runs",
+    "skipped_runs",
+    "rejected_runs",
+    "consecutive_failures",
+)
+# Config fields kept as their own hash fields (read by beat every tick), not in the JSON.
+_TIMING = ("training_schedule", "timezone", "jitter_s", "misfire_policy", "misfire_grace_s")
+
+
+def new_schedule_id() -> str:
+    """A random 16-hex-character schedule id (64 bits)."""
+    return os.urandom(8).hex()
+
+
+def _float(v: str | None) -> float | None:
+    return None if v in (None, "") else float(v)  # type: ignore[arg-type]
+
+
+@dataclass
+class ScheduleRecord:
+    """One stored schedule, as read back."""
+
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    cron_expression: str
+    timezone: str
+    status: ScheduleStatus
+    version: int
+    created_at: float
+    updated_at: float
+    raw_config: dict[str, Any]
+    secret_names: dict[str, Any] = field(default_factory=dict)
+    secrets_token: str | None = None
+    counters: dict[str, int] = field(default_factory=dict)
+    next_run: float | None = None
+    last_run: float | None = None
+    last_result: dict[str, Any] | None = None
+    cooldown_until: float | None = None
+    last_failure_at: float | None = None
+    _config: AutonomousConfig | None = None
+
+    @classmethod
+    def from_hash(cls, h: Mapping[str, str]) -> ScheduleRecord:
+        """Build from the stored hash fields."""
+        raw = json.loads(h.get("config") or "{}")
+        policy, _, grace = (h.get("misfire") or "").partition(":")
+        raw["training_schedule"] = h["cron"]
+        raw["timezone"] = h.get("tz", "UTC")
+        if h.get("jitter_s"):
+            raw["jitter_s"] = float(h["jitter_s"])
+        if policy:
+            raw["misfire_policy"] = policy
+        if grace:
+            raw["misfire_grace_s"] = float(grace)
+        last_result = h.get("last_result")
+        return cls(
+            id=h["id"],
+            tenant_id=h["tenant_id"],
+            name=h["name"],
+            description=h.get("description", ""),
+            cron_expression=h["cron"],
+            timezone=h.get("tz", "UTC"),
+            status=ScheduleStatus(h.get("status", "active")),
+            version=int(h.get("version", 0)),
+            created_at=float(h.get("created_at", 0)),
+            updated_at=float(h.get("updated_at", 0)),
+            raw_config=raw,
+            secret_names=json.loads(h["secret_names"]) if h.get("secret_names") else {},
+            secrets_token=h.get("secrets") or None,
+            counters={c: int(h.get(c, 0) or 0) for c in COUNTERS},
+            next_run=_float(h.get("next_run")),
+            last_run=_float(h.get("last_run")),
+            last_result=json.loads(last_result) if last_result else None,
+            cooldown_until=_float(h.get("cooldown_until")),
+            last_failure_at=_float(h.get("last_failure_at")),
+        )
+
+    @property
+    def config(self) -> AutonomousConfig:
+        """The validated config, without secrets (see :meth:`ScheduleStore.config_with_secrets`)."""
+        if self._config is None:
+            self._config = AutonomousConfig.model_validate(self.raw_config)
+        return self._config
+
+    def _public_notifications(self) -> dict[str, Any]:
+        notif = self.config.notifications.public_dict()
+        names = self.secret_names
+        notif["email_password"] = SECRET_MASK if names.get("email_password") else None
+        notif["webhook_secret"] = SECRET_MASK if names.get("webhook_secret") else None
+        notif["webhook_headers"] = {k: SECRET_MASK for k in names.get("webhook_headers", [])}
+        return notif
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary for lists (no config parsing beyond what is stored)."""
+        sc = self.raw_config.get("safety_controls", {})
+        return {
+            "id": self.id,
+            "schedule_id": self.id,
+            "tenant_id": self.tenant_id,
+            "name": self.name,
+            "description": self.description,
+            "cron_expression": self.cron_expression,
+            "timezone": self.timezone,
+            "safety_level": sc.get("level", "moderate"),
+            "status": self.status.value,
+            "version": self.version,
+            "next_run": utc_iso(self.next_run),
+            "last_run": utc_iso(self.last_run),
+            "last_result": self.last_result,
+            **self.counters,
+        }
+
+    def status_dict(self) -> dict[str, Any]:
+        """The full JSON-ready status: summary, effective config (secrets masked), times."""
+        d = self.summary()
+        next_local = None
+        if self.next_run is not None:
+            next_local = datetime.fromtimestamp(self.next_run, UTC).astimezone(
+                get_timezone(self.timezone)
+            )
+        config = self.config.public_dict()
+        config["notifications"] = self._public_notifications()
+        d.update(
+            {
+                "next_run_local": next_local.isoformat() if next_local else None,
+                "created_at": utc_iso(self.created_at),
+                "updated_at": utc_iso(self.updated_at),
+                "cooldown_until": utc_iso(self.cooldown_until),
+                "in_cooldown": bool(self.cooldown_until and self.cooldown_until > time.time()),
+                "last_failure_at": utc_iso(self.last_failure_at),
+                "config": config,
+            }
+        )
+        return d
+
+
+class ScheduleStore:
+    """CRUD for schedules; every write keeps the tenant set and the due index in step."""
+
+    def __init__(self, store: Store):
+        self._s = store
+        self._r = store.redis
+        self._k = store.keys
+
+    # ---- encoding -------------------------------------------------------------------------
+    def _encode(
+        self, spec: ScheduleSpec, config_json: str | None = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """Hash fields for the spec's definition (no status/version/times) and its secrets."""
+        cfg = spec.config
+        if config_json is None:
+            config_json = encode_config(cfg)
+        mapping = {
+            "tenant_id": spec.tenant_id,
+            "name": spec.name,
+            "description": spec.description,
+            "cron": spec.cron_expression,
+            "tz": cfg.timezone,
+            "jitter_s": repr(cfg.jitter_s) if cfg.jitter_s else "",
+            "misfire": f"{cfg.misfire_policy.value}:{cfg.misfire_grace_s!r}",
+            "config": config_json,
+        }
+        return mapping, cfg.notifications.secrets()
+
+    def _secret_fields(self, secrets: dict[str, Any]) -> dict[str, str]:
+        if not secrets:
+            return {"secrets": "", "secret_names": ""}
+        names: dict[str, Any] = {k: True for k in secrets if k != "webhook_headers"}
+        if "webhook_headers" in secrets:
+            names["webhook_headers"] = sorted(secrets["webhook_headers"])
+        return {"secrets": self._s.box.encrypt(secrets), "secret_names": json.dumps(names)}
+
+    def next_fire(self, spec_or_record: ScheduleSpec | ScheduleRecord, sid: str, now: float) -> float:
+        """The first fire time after ``now`` for a schedule (jitter applied)."""
+        if isinstance(spec_or_record, ScheduleSpec):
+            cron, cfg = spec_or_record.cron_expression, spec_or_record.config
+        else:
+            cron, cfg = spec_or_record.cron_expression, spec_or_record.config
+        from tasksched.cron import jitter_offset_s
+
+        return next_fire_epoch(cron, cfg.timezone, now, jitter_offset_s(sid, cfg.jitter_s))
+
+    # ---- create ---------------------------------------------------------------------------
+    def create(
+        self,
+        spec: ScheduleSpec,
+        now: float | None = None,
+        schedule_id: str | None = None,
+        status: ScheduleStatus = ScheduleStatus.ACTIVE,
+    ) -> ScheduleRecord:
+        """Store a validated spec as a new schedule (atomically) and return it."""
+        ids = self.create_many([spec], now=now, status=status, ids=[schedule_id] if schedule_id else None)
+        return self.get(ids[0])
+
+    def create_many(
+        self,
+        specs: Iterable[ScheduleSpec],
+        now: float | None = None,
+        status: ScheduleStatus = ScheduleStatus.ACTIVE,
+        ids: list[str] | None = None,
+        chunk: int = 2000,
+    ) -> list[str]:
+        """Store many validated specs; each schedule is written whole (MULTI/EXEC per chunk).
+
+        Work shared by specs with the same config object (encoding) or the same cron and
+        timezone (next fire time) is done once.
+        """
+        now = time.time() if now is None else now
+        spec_list = list(specs)
+        if ids is not None and len(ids) != len(spec_list):
+            raise ValidationError("ids", "must have one id per schedule")
+        out: list[str] = []
+        encoded_cache: dict[int, tuple[AutonomousConfig, str, dict[str, str]]] = {}
+        nowf = repr(float(now))
+        status_v = status.value
+        active = status is ScheduleStatus.ACTIVE
+        k = self._k
+        pipe = self._r.pipeline(transaction=True)
+        pending = 0
+        for i, spec in enumerate(spec_list):
+            sid = ids[i] if ids is not None else new_schedule_id()
+            if not SCHEDULE_ID_RE.match(sid):
+                raise ValidationError("schedule_id", f"invalid schedule id {sid!r}")
+            cfg = spec.config
+            cached = encoded_cache.get(id(cfg))
+            if cached is None or cached[0] is not cfg:
+                secrets = self._secret_fields(cfg.notifications.secrets())
+                cached = (cfg, encode_config(cfg), secrets)
+                encoded_cache[id(cfg)] = cached
+            mapping, _ = self._encode(spec, cached[1])
+            mapping.update(cached[2])
+            mapping.update(
+                {
+                    "id": sid,
+                    "status": status_v,
+                    "version": "1",
+                    "created_at": nowf,
+                    "updated_at": nowf,
+                }
+            )
+            key = k.schedule(sid)
+            if active:
+                nxt = self.next_fire(spec, sid, now)
+                mapping["next_run"] = repr(nxt)
+                pipe.zadd(k.due, {sid: nxt})
+            pipe.hset(key, mapping=mapping)
+            pipe.sadd(k.tenant(spec.tenant_id), sid)
+            pipe.sadd(k.tenants, spec.tenant_id)
+            out.append(sid)
+            pending += 1
+            if pending >= chunk:
+                pipe.execute()
+                pending = 0
+        if pending:
+            pipe.execute()
+        return out
+
+    def import_many(
+        self,
+        prepared: list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
+        now: float | None = None,
+    ) -> list[str]:
+        """Write validated (id, spec, status, encrypted secrets) in one MULTI/EXEC.
+
+        Existing ids keep their counters and history; their definition is replaced.
+        """
+        now = time.time() if now is None else now
+        k = self._k
+        pipe = self._r.pipeline(transaction=True)
+        for sid, spec, status, _token in prepared:
+            key = k.schedule(sid)
+            mapping, secrets = self._encode(spec)
+            # Secrets were decrypted to validate; stored again under the current key.
+            mapping.update(self._secret_fields(secrets))
+            mapping.update({"id": sid, "status": status.value, "updated_at": repr(now)})
+            pipe.hset(key, mapping=mapping)
+            pipe.hsetnx(key, "created_at", repr(now))
+            pipe.hincrby(key, "version", 1)
+            if status is ScheduleStatus.ACTIVE:
+                nxt = self.next_fire(spec, sid, now)
+                pipe.hset(key, "next_run", repr(nxt))
+                pipe.zadd(k.due, {sid: nxt})
+            else:
+                pipe.hdel(key, "next_run")
+                pipe.zrem(k.due, sid)
+            pipe.sadd(k.tenant(spec.tenant_id), sid)
+            pipe.sadd(k.tenants, spec.tenant_id)
+        pipe.execute()
+        return [p[0] for p in prepared]
+
+    # ---- read -----------------------------------------------------------------------------
+    def get(self, schedule_id: str) -> ScheduleRecord:
+        """The schedule ``schedule_id``; raises NotFoundError."""
+        h = self._r.hgetall(self._k.schedule(schedule_id)) if schedule_id else {}
+        if not h or "cron" not in h:
+            raise NotFoundError("schedule", schedule_id)
+        return ScheduleRecord.from_hash(h)
+
+    def exists(self, schedule_id: str) -> bool:
+        """True when the schedule exists."""
+        return bool(self._r.exists(self._k.schedule(schedule_id)))
+
+    def get_many(self, schedule_ids: list[str]) -> list[ScheduleRecord]:
+        """The schedules that exist among ``schedule_ids`` (one round trip)."""
+        pipe = self._r.pipeline(transaction=False)
+        for sid in schedule_ids:
+            pipe.hgetall(self._k.schedule(sid))
+        return [ScheduleRecord.from_hash(h) for h in pipe.execute() if h and "cron" in h]
+
+    def list(self, tenant_id: str | None = None) -> list[ScheduleRecord]:
+        """A tenant's schedules, or every schedule, sorted by (tenant, name, id)."""
+        if tenant_id is not None:
+            ids = list(self._r.smembers(self._k.tenant(tenant_id)))
+        else:
+            ids = []
+            for t in self.tenants():
+                ids.extend(self._r.smembers(self._k.tenant(t)))
+        records = self.get_many(ids)
+        records.sort(key=lambda r: (r.tenant_id, r.name, r.id))
+        return records
+
+    def tenants(self) -> list[str]:
+        """Every tenant id that has schedules, sorted."""
+        return sorted(self._r.smembers(self._k.tenants))
+
+    def count_by_status(self) -> dict[str, int]:
+        """Schedules by status: active ones are the due index's size."""
+        active = int(self._r.zcard(self._k.due))
+        pipe = self._r.pipeline(transaction=False)
+        tenants = self.tenants()
+        for t in tenants:
+            pipe.scard(self._k.tenant(t))
+        total = sum(int(n) for n in pipe.execute())
+        return {"active": active, "paused": max(total - active, 0), "total": total}
+
+    def config_with_secrets(self, record: ScheduleRecord) -> AutonomousConfig:
+        """The config with its secrets decrypted (at send time, never for display)."""
+        if not record.secrets_token:
+            return record.config
+        secrets = self._s.box.decrypt(record.secrets_token)
+        raw = json.loads(json.dumps(record.raw_config))
+        raw.setdefault("notifications", {}).update(secrets)
+        return AutonomousConfig.model_validate(raw)
+
+    # ---- update ---------------------------------------------------------------------------
+    def update(
+        self,
+        schedule_id: str,
+        changes: Mapping[str, Any],
+        expected_version: int | None = None,
+        now: float | None = None,
+    ) -> ScheduleRecord:
+        """Apply ``changes`` (name, description, cron_expression, timezone, config) atomically.
+
+        ``config`` may be a partial dict (merged into the stored config, nested dicts too) or a
+        whole :class:`AutonomousConfig`. With ``expected_version`` a schedule changed since
+        that version is refused with ConflictError; without it, the version read here is the
+        one checked, so a concurrent change is never silently overwritten.
+        """
+        now = time.time() if now is None else now
+        allowed = {"name", "description", "cron_expression", "timezone", "config", "tenant_id"}
+        unknown = set(changes) - allowed
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ValidationError(name, f"unknown field; updatable: {', '.join(sorted(allowed))}")
+        current = self.get(schedule_id)
+        if "tenant_id" in changes and changes["tenant_id"] != current.tenant_id:
+            raise ValidationError("tenant_id", "a schedule cannot move to another tenant")
+        if expected_version is not None and expected_version != current.version:
+            raise ConflictError(schedule_id, expected_version, current.version)
+        secrets_before = (
+            self._s.box.decrypt(current.secrets_token) if current.secrets_token else {}
+        )
+        raw = json.loads(json.dumps(current.raw_config))
+        cron = changes.get("cron_expression", current.cron_expression)
+        new_cfg = changes.get("config")
+        if isinstance(new_cfg, AutonomousConfig):
+            raw_cfg: Any = new_cfg.to_stored(include_secrets=True)
+            secrets_after = new_cfg.notifications.secrets()
+            if "cron_expression" not in changes:
+                cron = new_cfg.training_schedule
+        elif isinstance(new_cfg, Mapping):
+            # A new top-level threshold replaces its twin in safety_controls (one value).
+            sc_changes = new_cfg.get("safety_controls") or {}
+            for top, sc_name, _, _ in _MIRRORED:
+                if top in new_cfg and sc_name not in sc_changes:
+                    raw.get("safety_controls", {}).pop(sc_name, None)
+            raw_cfg = _deep_merge(raw, dict(new_cfg))
+            notif_changes = new_cfg.get("notifications")
+            secrets_after = dict(secrets_before)
+            if isinstance(notif_changes, Mapping):
+                for name in ("email_password", "webhook_headers", "webhook_secret"):
+                    if name in notif_changes:
+                        val = notif_changes[name]
+                        if val in (None, {}, ""):
+                            secrets_after.pop(name, None)
+                        elif val != SECRET_MASK:
+                            secrets_after[name] = val
+            raw_cfg.setdefault("notifications", {}).update(secrets_after)
+            if "training_schedule" in new_cfg and "cron_expression" not in changes:
+                cron = new_cfg["training_schedule"]
+        elif new_cfg is None:
+            raw_cfg = raw
+            raw_cfg.setdefault("notifications", {}).update(secrets_before)
+            secrets_after = secrets_before
+        else:
+            raise ValidationError("config", "must be an object")
+        if "timezone" in changes:
+            raw_cfg["timezone"] = changes["timezone"]
+        raw_cfg["training_schedule"] = cron
+        try:
+            spec = ScheduleSpec(
+                tenant_id=current.tenant_id,
+                name=changes.get("name", current.name),
+                description=changes.get("description", current.description),
+                cron_expression=cron,
+                config=raw_cfg,
+            )
+        except pydantic.ValidationError as exc:
+            raise ValidationError.from_pydantic(exc) from None
+        mapping, _ = self._encode(spec)
+        if secrets_after != secrets_before:
+            mapping.update(self._secret_fields(spec.config.notifications.secrets()))
+        mapping["updated_at"] = repr(float(now))
+        timing_changed = (
+            mapping["cron"] != current.cron_expression
+            or mapping["tz"] != current.timezone
+            or float(mapping["jitter_s"] or 0) != current.config.jitter_s
+        )
+        due_action, nxt = "keep", ""
+        if timing_changed and current.status is ScheduleStatus.ACTIVE:
+            due_action, nxt = "set", repr(self.next_fire(spec, schedule_id, now))
+        self._write(schedule_id, current.version, mapping, due_action, nxt, "")
+        return self.get(schedule_id)
+
+    def _write(
+        self,
+        schedule_id: str,
+        version: int | None,
+        mapping: Mapping[str, str],
+        due_action: str,
+        next_run: str,
+        status: str,
+        delete: Iterable[str] = (),
+    ) -> int:
+        args: list[Any] = [
+            "" if version is None else version,
+            schedule_id,
+            due_action,
+            next_run,
+            status,
+        ]
+        for f, v in mapping.items():
+            args.extend((f, v))
+        dels = list(delete)
+        if dels:
+            args.append("--del--")
+            args.extend(dels)
+        res = self._s.scripts.run(
+            "update_schedule", [self._k.schedule(schedule_id), self._k.due], args
+        )
+        if res[0] == -2:
+            raise NotFoundError("schedule", schedule_id)
+        if res[0] == -1:
+            raise ConflictError(schedule_id, version or 0, int(res[1]))
+        return int(res[0])
+
+    def pause(self, schedule_id: str, now: float | None = None) -> ScheduleRecord:
+        """Pause: out of the due index; a run already dispatched is skipped by the worker."""
+        now = time.time() if now is None else now
+        self._write(schedule_id, None, {"updated_at": repr(now)}, "remove", "", "paused")
+        return self.get(schedule_id)
+
+    def resume(self, schedule_id: str, now: float | None = None) -> ScheduleRecord:
+        """Resume: back in the due index at the next fire time after ``now``."""
+        now = time.time() if now is None else now
+        current = self.get(schedule_id)
+        nxt = repr(self.next_fire(current, schedule_id, now))
+        self._write(
+            schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active"
+        )
+        return self.get(schedule_id)
+
+    def delete(self, schedule_id: str) -> None:
+        """Delete a schedule, its index entries, its runs and its run lock."""
+        k = self._k
+        key, runs_key = k.schedule(schedule_id), k.runs(schedule_id)
+
+        def tx(pipe: Any) -> None:
+            tenant = pipe.hget(key, "tenant_id")
+            if tenant is None:
+                raise NotFoundError("schedule", schedule_id)
+            run_ids = pipe.zrange(runs_key, 0, -1)
+            pipe.multi()
+            pipe.delete(key, runs_key, k.run_lock(schedule_id))
+            if run_ids:
+                pipe.delete(*[k.run(r) for r in run_ids])
+            pipe.srem(k.tenant(tenant), schedule_id)
+            pipe.zrem(k.due, schedule_id)
+
+        self._r.transaction(tx, key, runs_key)
+
+
+def encode_config(cfg: AutonomousConfig) -> str:
+    """The stored JSON of a config: timing fields apart, defaults and secrets left out."""
+    stored = cfg.to_stored()
+    defaults = _default_stored()
+    out: dict[str, Any] = {}
+    for name, value in stored.items():
+        if name in _TIMING:
+            continue
+        if name == "notifications":
+            dn = defaults["notifications"]
+            value = {k: v for k, v in value.items() if dn.get(k, object()) != v}
+            if not value:
+                continue
+        elif defaults.get(name, object()) == value:
+            continue
+        out[name] = value
+    return json.dumps(out, separators=(",", ":"))
+
+
+_DEFAULT_STORED: dict[str, Any] = {}
+
+
+def _default_stored() -> dict[str, Any]:
+    if not _DEFAULT_STORED:
+        _DEFAULT_STORED.update(AutonomousConfig().to_stored())
+    return _DEFAULT_STORED
+
+
+def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "event_filters":
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out

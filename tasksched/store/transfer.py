@@ -1,0 +1,113 @@
+"""Export schedules to a versioned JSON document and import them back (all or nothing)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from tasksched.errors import ValidationError
+from tasksched.models import ScheduleSpec, ScheduleStatus, utc_iso
+
+if TYPE_CHECKING:
+    from tasksched.store import Store
+
+EXPORT_FORMAT = "tasksched.export"
+EXPORT_VERSION = 1
+
+
+def export_document(store: Store, tenant_id: str | None = None) -> dict[str, Any]:
+    """All schedules (or one tenant's) as a JSON-ready document.
+
+    Secrets stay encrypted (``secrets``): a restore under the same key keeps them, and
+    nothing in the document is a secret in clear text. Counters and history are not exported.
+    """
+    out = []
+    for rec in store.schedules.list(tenant_id):
+        out.append(
+            {
+                "id": rec.id,
+                "tenant_id": rec.tenant_id,
+                "name": rec.name,
+                "description": rec.description,
+                "cron_expression": rec.cron_expression,
+                "status": rec.status.value,
+                "config": rec.raw_config,
+                "secrets": rec.secrets_token,
+            }
+        )
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "exported_at": utc_iso(time.time()),
+        "tenant_id": tenant_id,
+        "schedules": out,
+    }
+
+
+def import_document(
+    store: Store, document: Any, replace: bool = True, tenant_id: str | None = None
+) -> list[str]:
+    """Validate every schedule of ``document`` first, then write them all in one transaction.
+
+    An id that exists is replaced when ``replace`` (a restore), else refused. With
+    ``tenant_id`` every schedule must belong to it. Returns the ids written.
+    """
+    if not isinstance(document, dict):
+        raise ValidationError("document", "must be a JSON object")
+    if document.get("format") != EXPORT_FORMAT:
+        raise ValidationError("format", f"must be {EXPORT_FORMAT!r}")
+    if document.get("version") != EXPORT_VERSION:
+        raise ValidationError("version", f"unsupported version; expected {EXPORT_VERSION}")
+    items = document.get("schedules")
+    if not isinstance(items, list):
+        raise ValidationError("schedules", "must be a list")
+    prepared: list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        where = f"schedules[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationError(where, "must be an object")
+        sid = item.get("id")
+        if not isinstance(sid, str) or not sid:
+            raise ValidationError(f"{where}.id", "must be a non-empty string")
+        if sid in seen:
+            raise ValidationError(f"{where}.id", f"duplicate id {sid!r}")
+        seen.add(sid)
+        secrets_token = item.get("secrets")
+        config = dict(item.get("config") or {})
+        if secrets_token:
+            try:
+                secrets = store.box.decrypt(secrets_token)
+            except Exception as exc:
+                raise ValidationError(f"{where}.secrets", str(exc)) from None
+            notif = dict(config.get("notifications") or {})
+            notif.update(secrets)
+            config["notifications"] = notif
+        try:
+            spec = ScheduleSpec(
+                tenant_id=item.get("tenant_id"),
+                name=item.get("name"),
+                cron_expression=item.get("cron_expression"),
+                config=config,
+                description=item.get("description", ""),
+            )
+            status = ScheduleStatus(item.get("status", "active"))
+        except pydantic.ValidationError as exc:
+            raise ValidationError.from_pydantic(exc, where) from None
+        except ValueError:
+            raise ValidationError(f"{where}.status", "must be 'active' or 'paused'") from None
+        if tenant_id is not None and spec.tenant_id != tenant_id:
+            raise ValidationError(f"{where}.tenant_id", "belongs to another tenant")
+        prepared.append((sid, spec, status, secrets_token))
+    existing = [sid for sid, *_ in prepared if store.schedules.exists(sid)]
+    if existing and not replace:
+        raise ValidationError("schedules", f"ids already exist: {', '.join(existing[:5])}")
+    if existing:
+        # Ids that belong to another tenant must not be taken over by an import.
+        for rec in store.schedules.get_many(existing):
+            spec = next(p[1] for p in prepared if p[0] == rec.id)
+            if rec.tenant_id != spec.tenant_id:
+                raise ValidationError("schedules", f"id {rec.id!r} belongs to another tenant")
+    return store.schedules.import_many(prepared)
