@@ -1,0 +1,75 @@
+"""Structured JSON logging for every tasksched process.
+
+One line per record: ``ts``, ``level``, ``logger``, ``message`` and every ``extra`` field
+(``correlation_id``, ``run_id``, ``schedule_id``, ``tenant_id``, ``event``, ...). It logs what it
+is given: callers must never pass secrets.
+
+Usage::
+
+    from tasksched.logs import configure_logging, log_event
+    configure_logging("INFO")
+    log_event(logger, logging.INFO, "run dispatched", event="dispatch", run_id=rid)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["JsonFormatter", "configure_logging", "log_event"]
+
+# Attributes every LogRecord has; anything else on a record came from ``extra``.
+_RESERVED = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+_HANDLER_MARK = "_tasksched_json_handler"
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the record as a JSON line: fixed fields first, then the ``extra`` fields."""
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Install the JSON handler on the ``tasksched`` logger (idempotent) and set its level."""
+    logger = logging.getLogger("tasksched")
+    logger.setLevel(level.upper())
+    for handler in logger.handlers:
+        if getattr(handler, _HANDLER_MARK, False):
+            return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    setattr(handler, _HANDLER_MARK, True)
+    logger.addHandler(handler)
+    # The JSON handler is the one output for tasksched records; avoid a second, plain-text copy.
+    logger.propagate = False
+
+
+def log_event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:
+    """Log ``message`` at ``level`` with ``fields`` as structured extra fields.
+
+    Field names that collide with LogRecord attributes (``name``, ``msg``, ...) get a ``field_``
+    prefix instead of raising.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    extra = {(f"field_{k}" if k in _RESERVED else k): v for k, v in fields.items()}
+    logger.log(level, message, extra=extra, stacklevel=2)
