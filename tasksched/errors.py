@@ -104,7 +104,7 @@ class NotificationError(TaskschedError):
         super().__init__(f"{channel}: {message}")
 
 
-class RunControl(Exception):  # noqa: N818 - a signal, not an error
+class RunControl(Exception):
     """Base of control signals that end a run early without failing it."""
 
     def __init__(self, reason: str):
@@ -112,11 +112,11 @@ class RunControl(Exception):  # noqa: N818 - a signal, not an error
         super().__init__(reason)
 
 
-class SkipRun(RunControl):  # noqa: N818
+class SkipRun(RunControl):
     """Raised when a run must not happen (paused, cooldown, too little data, ...)."""
 
 
-class DeferRun(RunControl):  # noqa: N818
+class DeferRun(RunControl):
     """Raised when this host cannot take the run now; it is re-queued with a delay."""
 
     def __init__(self, reason: str, countdown_s: float = 5.0):

@@ -292,7 +292,11 @@ class NotificationConfig(_Model):
     # channel -> events it receives; a channel not listed receives every event
     event_filters: dict[NotificationType, list[NotificationEvent]] = Field(default_factory=dict)
 
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("email_password", "webhook_headers", "webhook_secret")
+    SECRET_FIELDS: ClassVar[tuple[str, ...]] = (
+        "email_password",
+        "webhook_headers",
+        "webhook_secret",
+    )
 
     @field_validator("types")
     @classmethod
@@ -395,7 +399,9 @@ class AutonomousConfig(_Model):
     enabled: bool = True
     training_schedule: str = "0 2 * * *"
     timezone: str = "UTC"
-    safety_controls: SafetyControls = Field(default_factory=lambda: SafetyControls())
+    safety_controls: SafetyControls = Field(
+        default_factory=lambda: SafetyControls.model_validate({})
+    )
     min_data_threshold: int | None = Field(default=None, ge=0)
     quality_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     validation_threshold: float | None = Field(default=None, ge=0.0, le=1.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -35,10 +36,12 @@ def wait_for(
             value = predicate()
             if value:
                 return value
-        except Exception as exc:  # noqa: BLE001 - keep polling
+        except Exception as exc:
             last_exc = exc
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what or predicate}: {last_exc}")
+    raise AssertionError(
+        f"timed out after {timeout_s}s waiting for {what or predicate}: {last_exc}"
+    )
 
 
 def redis_server_binary() -> str:
@@ -142,8 +145,6 @@ class Proc:
                 self.proc.wait(5)
             except ProcessLookupError:
                 pass
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers in the group
-        except (ProcessLookupError, PermissionError):
-            pass
         self._log.close()

@@ -19,7 +19,7 @@ class ControlStore:
 
     def is_enabled(self) -> bool:
         """True unless dispatching was stopped with :meth:`set_enabled` (False)."""
-        return self._r.hget(self._k.control, "enabled") != "0"
+        return bool(self._r.hget(self._k.control, "enabled") != "0")
 
     def set_enabled(self, enabled: bool, now: float | None = None) -> None:
         """Turn dispatching on or off for every beat process."""

@@ -6,6 +6,7 @@ fire dispatched twice is still one run. Writes take an optional pipeline.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -33,7 +34,7 @@ _INT_FIELDS = ("attempts", "deferrals", "data_count")
 
 def cron_run_id(schedule_id: str, cron_time: float) -> str:
     """The deterministic id of the run of ``schedule_id`` at cron time ``cron_time``."""
-    return f"{schedule_id}-{int(round(cron_time))}"
+    return f"{schedule_id}-{round(cron_time)}"
 
 
 def manual_run_id(schedule_id: str) -> str:
@@ -163,7 +164,9 @@ class RunStore:
             raise NotFoundError("run", run_id)
         return decode_run(h)
 
-    def list(self, schedule_id: str, offset: int = 0, limit: int = 50) -> list[dict[str, Any]]:
+    def list(
+        self, schedule_id: str, offset: int = 0, limit: int = 50
+    ) -> builtins.list[dict[str, Any]]:
         """A page of a schedule's runs, newest first."""
         ids = self._r.zrevrange(self._k.runs(schedule_id), offset, offset + max(limit, 1) - 1)
         pipe = self._r.pipeline(transaction=False)

@@ -8,6 +8,7 @@ encrypted apart (``secrets``). Defaults are left out of the stored JSON.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import time
@@ -18,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from tasksched.cron import get_timezone, next_fire_epoch
+from tasksched.cron import get_timezone, jitter_offset_s, next_fire_epoch
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
     _MIRRORED,
-    SECRET_MASK,
     SCHEDULE_ID_RE,
+    SECRET_MASK,
     AutonomousConfig,
     ScheduleSpec,
     ScheduleStatus,
@@ -210,15 +211,11 @@ class ScheduleStore:
             names["webhook_headers"] = sorted(secrets["webhook_headers"])
         return {"secrets": self._s.box.encrypt(secrets), "secret_names": json.dumps(names)}
 
-    def next_fire(self, spec_or_record: ScheduleSpec | ScheduleRecord, sid: str, now: float) -> float:
+    def next_fire(self, schedule: ScheduleSpec | ScheduleRecord, sid: str, now: float) -> float:
         """The first fire time after ``now`` for a schedule (jitter applied)."""
-        if isinstance(spec_or_record, ScheduleSpec):
-            cron, cfg = spec_or_record.cron_expression, spec_or_record.config
-        else:
-            cron, cfg = spec_or_record.cron_expression, spec_or_record.config
-        from tasksched.cron import jitter_offset_s
-
-        return next_fire_epoch(cron, cfg.timezone, now, jitter_offset_s(sid, cfg.jitter_s))
+        cfg = schedule.config
+        offset = jitter_offset_s(sid, cfg.jitter_s)
+        return next_fire_epoch(schedule.cron_expression, cfg.timezone, now, offset)
 
     # ---- create ---------------------------------------------------------------------------
     def create(
@@ -229,7 +226,8 @@ class ScheduleStore:
         status: ScheduleStatus = ScheduleStatus.ACTIVE,
     ) -> ScheduleRecord:
         """Store a validated spec as a new schedule (atomically) and return it."""
-        ids = self.create_many([spec], now=now, status=status, ids=[schedule_id] if schedule_id else None)
+        ids = [schedule_id] if schedule_id else None
+        ids = self.create_many([spec], now=now, status=status, ids=ids)
         return self.get(ids[0])
 
     def create_many(
@@ -237,9 +235,9 @@ class ScheduleStore:
         specs: Iterable[ScheduleSpec],
         now: float | None = None,
         status: ScheduleStatus = ScheduleStatus.ACTIVE,
-        ids: list[str] | None = None,
+        ids: builtins.list[str] | None = None,
         chunk: int = 2000,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Store many validated specs; each schedule is written whole (MULTI/EXEC per chunk).
 
         Work shared by specs with the same config object (encoding) or the same cron and
@@ -297,9 +295,9 @@ class ScheduleStore:
 
     def import_many(
         self,
-        prepared: list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
+        prepared: builtins.list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
         now: float | None = None,
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Write validated (id, spec, status, encrypted secrets) in one MULTI/EXEC.
 
         Existing ids keep their counters and history; their definition is replaced.
@@ -340,14 +338,14 @@ class ScheduleStore:
         """True when the schedule exists."""
         return bool(self._r.exists(self._k.schedule(schedule_id)))
 
-    def get_many(self, schedule_ids: list[str]) -> list[ScheduleRecord]:
+    def get_many(self, schedule_ids: builtins.list[str]) -> builtins.list[ScheduleRecord]:
         """The schedules that exist among ``schedule_ids`` (one round trip)."""
         pipe = self._r.pipeline(transaction=False)
         for sid in schedule_ids:
             pipe.hgetall(self._k.schedule(sid))
         return [ScheduleRecord.from_hash(h) for h in pipe.execute() if h and "cron" in h]
 
-    def list(self, tenant_id: str | None = None) -> list[ScheduleRecord]:
+    def list(self, tenant_id: str | None = None) -> builtins.list[ScheduleRecord]:
         """A tenant's schedules, or every schedule, sorted by (tenant, name, id)."""
         if tenant_id is not None:
             ids = list(self._r.smembers(self._k.tenant(tenant_id)))
@@ -359,7 +357,7 @@ class ScheduleStore:
         records.sort(key=lambda r: (r.tenant_id, r.name, r.id))
         return records
 
-    def tenants(self) -> list[str]:
+    def tenants(self) -> builtins.list[str]:
         """Every tenant id that has schedules, sorted."""
         return sorted(self._r.smembers(self._k.tenants))
 
