@@ -188,6 +188,85 @@ class SchedulerManager:
             "beat": self.store.control.beat_health(),
         }
 
+    def system_status(self, worker_stale_s: float = 30.0) -> dict[str, Any]:
+        """Everything an operator checks first, read from Redis now (any process sees the same).
+
+        The switch, beat's leader and lag, workers (online when their heartbeat is younger
+        than ``worker_stale_s``), schedules by status, broker queue depths (None when the
+        broker is not a Redis this process can read) and runs recorded by outcome (summed
+        over the schedules' counters: a deleted schedule takes its runs with it).
+        """
+        now = self.store.time()
+        state = self.scheduler_state()
+        beat = state["beat"]
+        last_tick = beat.get("last_tick")
+        workers = []
+        for host, reading in sorted(self.store.control.workers().items()):
+            ts = reading.get("ts") if isinstance(reading, dict) else None
+            age_s = now - float(ts) if isinstance(ts, int | float) else None
+            online = age_s is not None and age_s <= worker_stale_s
+            workers.append({"host": host, "online": online, "age_s": age_s, "readings": reading})
+        return {
+            "enabled": state["enabled"],
+            "changed_at": state["changed_at"],
+            "time": datetime.fromtimestamp(now, UTC).isoformat(),
+            "beat": {
+                "leader": beat.get("leader"),
+                "leader_present": beat.get("leader") is not None,
+                "last_tick": datetime.fromtimestamp(last_tick, UTC).isoformat()
+                if last_tick
+                else None,
+                "last_tick_age_s": now - last_tick if last_tick else None,
+                "lag_s": beat.get("lag_s"),
+                "dispatched_total": beat.get("dispatched_total"),
+            },
+            "workers": workers,
+            "workers_online": sum(1 for w in workers if w["online"]),
+            "schedules": self.store.schedules.count_by_status(),
+            "queues": self._queue_depths(),
+            "runs": self._run_totals(),
+            "counters": {
+                k: int(float(v))
+                for k, v in self.store.redis.hgetall(self.store.keys.metrics).items()
+            },
+        }
+
+    def _queue_depths(self) -> dict[str, int | None]:
+        settings = self.store.settings
+        url = settings.effective_broker_url
+        names = (settings.training_queue, settings.notifications_queue)
+        if url == settings.redis_url:
+            client = self.store.redis
+        elif url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+            client = self.__dict__.get("_broker_client")
+            if client is None:
+                from tasksched.store import connect
+
+                client = self.__dict__["_broker_client"] = connect(url)
+        else:
+            return {name: None for name in names}
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            # kombu's Redis transport keeps one list per queue and priority step.
+            for key in (name, *(f"{name}\x06\x16{p}" for p in (3, 6, 9))):
+                pipe.llen(key)
+        n = pipe.execute()
+        return {name: sum(int(x) for x in n[i * 4 : i * 4 + 4]) for i, name in enumerate(names)}
+
+    def _run_totals(self) -> dict[str, int]:
+        from tasksched.store.schedules import COUNTERS
+
+        keys, r = self.store.keys, self.store.redis
+        ids = [sid for t in self.store.schedules.tenants() for sid in r.smembers(keys.tenant(t))]
+        totals = dict.fromkeys(COUNTERS[:-1], 0)
+        pipe = r.pipeline(transaction=False)
+        for sid in ids:
+            pipe.hmget(keys.schedule(sid), list(totals))
+        for values in pipe.execute() if ids else []:
+            for name, v in zip(totals, values, strict=True):
+                totals[name] += int(v or 0)
+        return totals
+
     # ---- backup ---------------------------------------------------------------------------
     def export_schedules(self, tenant_id: str | None = None) -> dict[str, Any]:
         """A versioned JSON document of all schedules (or one tenant's); secrets encrypted."""
