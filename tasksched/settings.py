@@ -57,6 +57,7 @@ class Settings:
     notify_backoff_s: float = 2.0
     notify_backoff_max_s: float = 300.0
     smtp_timeout_s: float = 30.0
+    smtp_ca_file: str = ""  # extra CA bundle (PEM) trusted for SMTP TLS, e.g. a private relay
     # api
     api_keys: str = field(default="", repr=False)
     api_host: str = "127.0.0.1"

@@ -1,0 +1,66 @@
+"""Route one payload to one channel; retry backoff; redaction of secrets from error texts."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from tasksched.errors import NotificationError
+from tasksched.models import NotificationConfig, NotificationType
+
+if TYPE_CHECKING:
+    from tasksched.store import Store
+
+MASK = "********"
+
+
+def backoff_s(
+    attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None
+) -> float:
+    """Delay before retry number ``attempt`` (1 = after the first failure).
+
+    Exponential (``base_s * 2**(attempt-1)``, at most ``cap_s``) with "equal jitter": a
+    random delay in [half, all] of it, so many failing senders do not retry in lockstep.
+    """
+    rng = rng or random.Random()
+    full = min(cap_s, base_s * 2.0 ** max(attempt - 1, 0))
+    return full / 2 + rng.uniform(0, full / 2)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret value (4+ characters) replaced by a mask."""
+    for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
+
+
+def deliver(
+    channel: NotificationType,
+    payload: Mapping[str, Any],
+    config: NotificationConfig,
+    store: Store,
+) -> str:
+    """Send ``payload`` on ``channel``; return a short description of what was done.
+
+    Raises :class:`NotificationError` (``retryable`` says whether a retry may help).
+    """
+    settings = store.settings
+    if channel is NotificationType.LOG:
+        from tasksched.notify import log
+
+        return log.send(payload)
+    if channel is NotificationType.EMAIL:
+        from tasksched.notify import email
+
+        return email.send(payload, config, timeout_s=settings.smtp_timeout_s,
+                          ca_file=settings.smtp_ca_file or None)
+    if channel is NotificationType.WEBHOOK:
+        from tasksched.notify import webhook
+
+        return webhook.send(payload, config, allow_private=settings.webhook_allow_private)
+    if channel is NotificationType.MEMORY:
+        from tasksched.notify import feed
+
+        return feed.send(payload, config, store)
+    raise NotificationError(str(channel), "unknown channel", retryable=False)

@@ -1,0 +1,264 @@
+"""The notification subtask (``tasksched.notify``) and :func:`emit_event`, which queues it.
+
+One subtask per (event, channel) on the ``notifications`` queue: a slow SMTP server never
+delays training and a failing channel never touches the run or the other channels. Task
+arguments are ids only; the payload is read from Redis and secrets are decrypted at send
+time. A failed send is retried with exponential backoff and jitter up to
+``notify_max_retries`` times, then kept as a dead letter.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from tasksched.celery import NOTIFY_TASK, app
+from tasksched.errors import NotFoundError, NotificationError
+from tasksched.logs import log_event
+from tasksched.models import NotificationConfig, NotificationEvent, NotificationType
+from tasksched.notify.dispatch import backoff_s, deliver, redact
+from tasksched.notify.events import build_payload
+from tasksched.settings import Settings, get_settings
+from tasksched.store import ScheduleRecord, Store
+from tasksched.store import notifications as counters
+from tasksched.store.notifications import NotificationStore
+
+if TYPE_CHECKING:
+    from celery import Celery, Task
+
+__all__ = ["emit_event", "notify", "queue_event"]
+
+logger = logging.getLogger("tasksched.notify")
+
+
+def new_event_id() -> str:
+    """A random 16-hex-character event id."""
+    return os.urandom(8).hex()
+
+
+@lru_cache(maxsize=8)
+def _app_for(broker_url: str) -> Celery:
+    from tasksched.celery import create_app
+    from tasksched.settings import Settings as _S
+
+    return create_app(_S(redis_url=broker_url))
+
+
+def publisher(settings: Settings) -> Celery:
+    """The Celery app that publishes to ``settings``' broker (the process app when it does)."""
+    broker = settings.effective_broker_url
+    if app.conf.broker_url == broker:
+        return app
+    return _app_for(broker)
+
+
+def queue_event(
+    store: Store,
+    payload: dict[str, Any],
+    channels: list[NotificationType],
+    schedule_id: str | None,
+) -> int:
+    """Store ``payload`` and queue one subtask per channel; returns how many were queued."""
+    notes = NotificationStore(store)
+    event_id = str(payload["id"])
+    notes.save_payload(event_id, payload)
+    sender = publisher(store.settings)
+    queued = 0
+    for channel in channels:
+        sender.send_task(
+            NOTIFY_TASK,
+            kwargs={
+                "event_id": event_id,
+                "channel": channel.value,
+                "tenant_id": payload["tenant_id"],
+                "schedule_id": schedule_id,
+                "run_id": payload.get("run_id"),
+            },
+            queue=store.settings.notifications_queue,
+        )
+        queued += 1
+    if queued:
+        notes.count(counters.QUEUED, by=queued)
+    return queued
+
+
+def emit_event(
+    store: Store,
+    event: NotificationEvent,
+    schedule: ScheduleRecord,
+    run: Mapping[str, Any] | None = None,
+    **details: Any,
+) -> int:
+    """Queue one ``tasksched.notify`` subtask per channel that wants ``event``.
+
+    Returns how many subtasks were queued. Never raises: a failure is logged and counted
+    (``notifications_emit_errors``), so a notification problem never fails a run.
+    """
+    try:
+        event = NotificationEvent(event)
+        cfg = schedule.config.notifications
+        channels = [t for t in cfg.types if cfg.wants(t, event)]
+        if not channels:
+            return 0
+        payload = build_payload(new_event_id(), event, schedule, run, **details)
+        return queue_event(store, payload, channels, schedule.id)
+    except Exception as exc:  # noqa: BLE001 - a notification must never fail the run
+        log_event(
+            logger,
+            logging.ERROR,
+            "notification could not be queued",
+            event=str(getattr(event, "value", event)),
+            schedule_id=getattr(schedule, "id", None),
+            tenant_id=getattr(schedule, "tenant_id", None),
+            correlation_id=(run or {}).get("run_id"),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        try:
+            NotificationStore(store).count(counters.EMIT_ERRORS)
+        except Exception:  # noqa: BLE001, S110 - Redis itself may be the problem
+            pass
+        return 0
+
+
+# ---- the worker side ---------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _worker_store() -> Store:
+    return Store(settings=get_settings())
+
+
+def _config_for(
+    store: Store, payload: Mapping[str, Any], schedule_id: str | None
+) -> NotificationConfig:
+    """The channel config with secrets: the schedule's, or a test send's ad-hoc config."""
+    if payload.get("adhoc_config"):
+        raw = NotificationStore(store).load_adhoc_config(str(payload["id"]))
+        if raw is None:
+            raise NotificationError("config", "the test send's config expired", retryable=False)
+        return NotificationConfig.model_validate(raw)
+    if not schedule_id:
+        raise NotificationError("config", "no schedule and no ad-hoc config", retryable=False)
+    try:
+        record = store.schedules.get(schedule_id)
+    except NotFoundError:
+        raise NotificationError("config", "the schedule was deleted", retryable=False) from None
+    return store.schedules.config_with_secrets(record).notifications
+
+
+def run_notification(
+    store: Store,
+    event_id: str,
+    channel: str,
+    schedule_id: str | None,
+    attempt: int,
+    max_attempts: int,
+) -> dict[str, Any]:
+    """Deliver one event on one channel once; record and return the outcome.
+
+    The outcome's ``status`` is ``sent``, ``retry`` (the caller retries), ``failed`` (a test
+    send, not retried) or ``dead`` (kept as a dead letter). Never raises for a channel failure.
+    """
+    notes = NotificationStore(store)
+    started = time.monotonic()
+    payload = notes.load_payload(event_id)
+    secrets: list[str] = []
+    base: dict[str, Any] = {"channel": channel, "attempts": attempt}
+    if payload is not None and notes.already_sent(event_id, channel):
+        return {**base, "status": "sent", "detail": "already delivered (redelivered task)"}
+    try:
+        if payload is None:
+            raise NotificationError(channel, "the event payload expired", retryable=False)
+        cfg = _config_for(store, payload, schedule_id)
+        secrets = _secret_values(cfg)
+        detail = deliver(NotificationType(channel), payload, cfg, store)
+    except NotificationError as exc:
+        error, retryable = redact(str(exc), secrets), exc.retryable
+    except Exception as exc:  # noqa: BLE001 - any channel bug is a failed send, not a crash
+        error, retryable = redact(f"{type(exc).__name__}: {exc}", secrets), True
+    else:
+        out = {**base, "status": "sent", "detail": redact(detail, secrets)}
+        out["duration_s"] = round(time.monotonic() - started, 3)
+        notes.set_outcome(event_id, channel, out)
+        notes.count(counters.SENT, channel)
+        return out
+    out = {**base, "error": error, "duration_s": round(time.monotonic() - started, 3)}
+    payload = payload or {}
+    ids = {
+        "event_id": event_id,
+        "event": payload.get("event"),
+        "correlation_id": payload.get("correlation_id"),
+        "tenant_id": payload.get("tenant_id"),
+        "schedule_id": schedule_id,
+        "channel": channel,
+    }
+    is_test = payload.get("event") == NotificationEvent.TEST.value
+    if retryable and attempt < max_attempts and not is_test:
+        out["status"] = "retry"
+        notes.set_outcome(event_id, channel, out)
+        notes.count(counters.RETRIED, channel)
+        log_event(logger, logging.WARNING, "notification failed, will retry", **ids,
+                  attempts=attempt, error=error)
+        return out
+    notes.count(counters.FAILED, channel)
+    if is_test:
+        out["status"] = "failed"
+        notes.set_outcome(event_id, channel, out)
+        log_event(logger, logging.WARNING, "test notification failed", **ids, error=error)
+        return out
+    out["status"] = "dead"
+    notes.set_outcome(event_id, channel, out)
+    notes.add_dead_letter(
+        {**ids, "run_id": payload.get("run_id"), "error": error, "attempts": attempt,
+         "retryable": retryable, "time": time.time(),
+         "time_iso": _iso_now()}
+    )
+    log_event(logger, logging.ERROR, "notification dead-lettered", **ids, attempts=attempt,
+              error=error)
+    return out
+
+
+def _iso_now() -> str:
+    from tasksched.models import utc_iso
+
+    return str(utc_iso(time.time()))
+
+
+def _secret_values(cfg: NotificationConfig) -> list[str]:
+    out: list[str] = []
+    for value in cfg.secrets().values():
+        if isinstance(value, dict):
+            out.extend(str(v) for v in value.values())
+        else:
+            out.append(str(value))
+    return out
+
+
+@app.task(  # type: ignore[untyped-decorator,misc]
+    name=NOTIFY_TASK, bind=True, acks_late=True, ignore_result=True, time_limit=900
+)
+def notify(
+    self: Task,
+    event_id: str,
+    channel: str,
+    tenant_id: str | None = None,
+    schedule_id: str | None = None,
+    run_id: str | None = None,
+) -> str:
+    """Send event ``event_id`` on ``channel``; retry with backoff, then dead-letter."""
+    settings = get_settings()
+    store = _worker_store()
+    attempt = int(self.request.retries) + 1
+    out = run_notification(
+        store, event_id, channel, schedule_id, attempt, settings.notify_max_retries + 1
+    )
+    if out["status"] == "retry":
+        countdown = backoff_s(attempt, settings.notify_backoff_s, settings.notify_backoff_max_s)
+        raise self.retry(
+            countdown=countdown,
+            max_retries=settings.notify_max_retries,
+            exc=NotificationError(channel, str(out["error"])),
+        )
+    return str(out["status"])
