@@ -284,7 +284,7 @@ class NotificationConfig(_Model):
     email_use_tls: bool = True  # STARTTLS
     email_use_ssl: bool = False  # implicit TLS (port 465)
     webhook_url: str | None = Field(default=None, max_length=2048)
-    webhook_headers: dict[str, str] = Field(default_factory=dict, max_length=50)
+    webhook_headers: dict[str, str] = Field(default_factory=dict, max_length=50, repr=False)
     webhook_timeout: float = Field(default=30, gt=0, le=300)
     webhook_secret: SecretStr | None = None
     memory_tenant_id: str | None = None
