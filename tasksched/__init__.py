@@ -14,6 +14,7 @@ from tasksched.errors import (
     TaskschedError,
     ValidationError,
 )
+from tasksched.handle import RunHandle
 from tasksched.manager import SchedulerManager
 from tasksched.models import (
     AutonomousConfig,
@@ -28,6 +29,15 @@ from tasksched.models import (
     ScheduleStatus,
 )
 
+
+def trigger_training(tenant_id: str, schedule_id: str, force: bool = False) -> RunHandle:
+    """Enqueue a training run now, on ``TASKSCHED_REDIS_URL``.
+
+    See :meth:`SchedulerManager.trigger_training`.
+    """
+    return SchedulerManager().trigger_training(tenant_id, schedule_id, force=force)
+
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "NotificationConfig",
     "NotificationEvent",
     "NotificationType",
+    "RunHandle",
     "RunStatus",
     "RunTrigger",
     "SafetyControls",
@@ -51,4 +62,5 @@ __all__ = [
     "ValidationError",
     "describe",
     "next_fire_times",
+    "trigger_training",
 ]

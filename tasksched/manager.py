@@ -18,6 +18,7 @@ import pydantic
 
 from tasksched.cron import describe, get_timezone, next_fire_times
 from tasksched.errors import NotFoundError, ValidationError
+from tasksched.handle import RunHandle, trigger
 from tasksched.models import AutonomousConfig, ScheduleSpec
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
@@ -144,6 +145,16 @@ class SchedulerManager:
         self.store.schedules.delete(schedule_id)
 
     # ---- runs -----------------------------------------------------------------------------
+    def trigger_training(
+        self, tenant_id: str, schedule_id: str, force: bool = False
+    ) -> RunHandle:
+        """Enqueue a run of the schedule now; returns a handle (``run_id``, ``wait``, ``record``).
+
+        ``force`` bypasses the cooldown, the failure counter and the data minimum, never the
+        run lock or the memory limit. Another tenant's schedule is not found.
+        """
+        return trigger(self.store, tenant_id, schedule_id, force=force)
+
     def get_runs(
         self,
         schedule_id: str,
@@ -294,3 +305,79 @@ class SchedulerManager:
             "next_fire_times": [t.astimezone(tz).isoformat() for t in times],
             "next_fire_times_utc": [t.astimezone(UTC).isoformat() for t in times],
         }
+
+    # ---- notifications --------------------------------------------------------------------
+    def get_notifications(
+        self, tenant_id: str, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """A page of the tenant's notification feed (the ``memory`` channel), newest first.
+
+        Each entry: event, title, message, importance (0-10), correlation id (the run id),
+        schedule id and name, outcome, reason, error, scores, timings, time.
+        """
+        from tasksched.models import validate_tenant_id
+        from tasksched.store.notifications import NotificationStore
+
+        try:
+            validate_tenant_id(tenant_id)
+        except ValueError as exc:
+            raise ValidationError("tenant_id", str(exc)) from None
+        return NotificationStore(self.store).feed(tenant_id, limit=limit, offset=offset)
+
+    def send_test_notification(
+        self,
+        schedule_id: str | None = None,
+        config: Any = None,
+        tenant_id: str | None = None,
+        timeout_s: float = 30.0,
+        inline: bool = False,
+    ) -> dict[str, Any]:
+        """Send a ``test`` event through a schedule's channels, or an ad-hoc ``config``.
+
+        ``config`` is a :class:`NotificationConfig` or a dict of its fields; it is kept
+        encrypted in Redis for the send only. Each channel is tried once on a notifications
+        worker (or in this process with ``inline=True``), waiting up to ``timeout_s``. Returns
+        ``{"event_id", "correlation_id", "complete", "channels": {channel: {"status", "detail"
+        or "error", ...}}}`` with status ``sent``, ``failed``, ``skipped`` or ``pending``.
+        """
+        from tasksched.models import NotificationConfig, validate_tenant_id
+        from tasksched.tasks.notify import send_test
+
+        if not 0 <= timeout_s <= 600:
+            raise ValidationError("timeout_s", "must be between 0 and 600")
+        if (schedule_id is None) == (config is None):
+            raise ValidationError("schedule_id", "give either schedule_id or config")
+        if schedule_id is not None:
+            record = self._get(schedule_id, tenant_id)
+            return send_test(self.store, schedule=record, timeout_s=timeout_s, inline=inline)
+        if tenant_id is not None:
+            try:
+                validate_tenant_id(tenant_id)
+            except ValueError as exc:
+                raise ValidationError("tenant_id", str(exc)) from None
+        try:
+            cfg = NotificationConfig.model_validate(config)
+        except pydantic.ValidationError as exc:
+            raise ValidationError.from_pydantic(exc, prefix="config") from None
+        if tenant_id is not None and cfg.memory_tenant_id not in (None, tenant_id):
+            raise ValidationError("config.memory_tenant_id", "must be the caller's tenant")
+        return send_test(
+            self.store, config=cfg, tenant_id=tenant_id, timeout_s=timeout_s, inline=inline
+        )
+
+    def dead_letters(
+        self, limit: int = 50, offset: int = 0, tenant_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Notifications given up after their last retry, newest first (with the last error).
+
+        With ``tenant_id`` only that tenant's are listed.
+        """
+        from tasksched.store.notifications import NotificationStore
+
+        notes = NotificationStore(self.store)
+        if tenant_id is None:
+            return notes.dead_letters(limit=limit, offset=offset)
+        notes.dead_letters(limit=limit, offset=offset)  # validates the page
+        everything = notes.dead_letters(limit=1000, offset=0)
+        mine = [d for d in everything if d.get("tenant_id") == tenant_id]
+        return mine[offset : offset + limit]

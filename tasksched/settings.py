@@ -51,6 +51,10 @@ class Settings:
     max_training_time_s: int = 4 * 3600  # the longest any schedule may allow
     visibility_timeout_s: int = 0  # 0: max_training_time_s + 600
     defer_backoff_s: float = 5.0
+    # seconds between a run's soft time limit (clean stop asked) and its hard kill
+    training_kill_grace_s: float = 30.0
+    # seconds between a worker's heartbeats (and its sweeps for lost runs)
+    worker_heartbeat_s: float = 5.0
     # notifications
     webhook_allow_private: bool = False
     notify_max_retries: int = 5
