@@ -99,9 +99,34 @@ def build_payload(
     an error text, scores the run record lacks, ...) are kept under ``details``; ``reason``,
     ``error``, ``outcome`` and scores given there also fill the top-level fields.
     """
+    return make_payload(
+        event_id,
+        event,
+        tenant_id=schedule.tenant_id,
+        schedule_id=schedule.id,
+        schedule_name=schedule.name,
+        importance=schedule.config.notifications.memory_importance_score,
+        run=run,
+        now=now,
+        **details,
+    )
+
+
+def make_payload(
+    event_id: str,
+    event: NotificationEvent,
+    tenant_id: str,
+    schedule_id: str | None,
+    schedule_name: str,
+    importance: int,
+    run: Mapping[str, Any] | None = None,
+    now: float | None = None,
+    **details: Any,
+) -> dict[str, Any]:
+    """:func:`build_payload` from plain fields (a test send with an ad-hoc config has no
+    schedule record)."""
     now = time.time() if now is None else now
     run = dict(run or {})
-    notif = schedule.config.notifications
     run_id = str(run.get("run_id") or details.get("run_id") or "") or None
     scores = {k.removesuffix("_score"): _num(details.get(k, run.get(k))) for k in _SCORES}
     timings: dict[str, Any] = {}
@@ -123,16 +148,16 @@ def build_payload(
         "title": title_for(event),
         "correlation_id": run_id or event_id,
         "run_id": run_id,
-        "tenant_id": schedule.tenant_id,
-        "schedule_id": schedule.id,
-        "schedule_name": schedule.name,
+        "tenant_id": tenant_id,
+        "schedule_id": schedule_id,
+        "schedule_name": schedule_name,
         "outcome": str(details.get("outcome") or run.get("status") or _OUTCOME[event]),
         "reason": None if reason is None else str(reason),
         "error": None if error is None else str(error),
         "scores": scores,
         "timings": timings,
         "run": facts,
-        "importance": notif.memory_importance_score,
+        "importance": importance,
         "time": utc_iso(now),
         "details": {k: v for k, v in details.items() if k != "run_id"},
     }

@@ -1,0 +1,191 @@
+"""The webhook channel: HTTP POST of the event as JSON, signed with HMAC-SHA256.
+
+* Body: the event payload as compact JSON with sorted keys (UTF-8).
+* Headers: the configured ones, then ``Content-Type: application/json``,
+  ``X-Tasksched-Event``, ``X-Tasksched-Event-Id``, ``X-Tasksched-Timestamp`` (epoch seconds
+  of this attempt) and, when ``webhook_secret`` is set,
+  ``X-Tasksched-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
+* 2xx is success; 429, 5xx and network errors are retryable; 3xx (redirects are not
+  followed) and other 4xx are not.
+* The host is resolved here and every address it resolves to must be public (not private,
+  loopback, link-local, multicast, reserved, ...) unless ``allow_private``; the request then
+  goes to the checked address (TLS still verifies the host name), so a DNS answer that
+  changes between the check and the request cannot redirect it. Environment proxies are
+  not used: a proxy would make the check meaningless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from tasksched.errors import NotificationError
+from tasksched.models import NotificationConfig
+
+CHANNEL = "webhook"
+SIGNATURE_HEADER = "X-Tasksched-Signature"
+TIMESTAMP_HEADER = "X-Tasksched-Timestamp"
+USER_AGENT = "tasksched-webhook/1"
+
+
+def body_bytes(payload: Mapping[str, Any]) -> bytes:
+    """The exact bytes sent (and signed): compact JSON, keys sorted, UTF-8."""
+    return json.dumps(
+        payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str
+    ).encode()
+
+
+def signature(body: bytes, secret: str) -> str:
+    """``sha256=<hex>``: the HMAC-SHA256 of the raw body under ``secret``."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(body: bytes, secret: str, header_value: str) -> bool:
+    """What a receiver does: recompute the signature and compare in constant time."""
+    return hmac.compare_digest(signature(body, secret), header_value or "")
+
+
+def forbidden_reason(address: str) -> str | None:
+    """Why a webhook must not go to ``address`` (an IP), or None when it is public."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for attr, label in (
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_unspecified", "unspecified"),
+        ("is_reserved", "reserved"),
+        ("is_private", "private"),
+    ):
+        if getattr(ip, attr):
+            return label
+    return None if ip.is_global else "not globally routable"
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (in resolver order, without repeats)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise NotificationError(CHANNEL, f"cannot resolve {host}: {exc}") from None
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def pick_address(host: str, port: int, allow_private: bool) -> str:
+    """The address to connect to; refuses a host with any non-public address."""
+    addresses = resolve(host, port)
+    if not allow_private:
+        for addr in addresses:
+            reason = forbidden_reason(addr)
+            if reason:
+                raise NotificationError(
+                    CHANNEL,
+                    f"refusing {host}: it resolves to a {reason} address ({addr}); "
+                    "set TASKSCHED_WEBHOOK_ALLOW_PRIVATE=1 to allow it",
+                    retryable=False,
+                )
+    if not addresses:
+        raise NotificationError(CHANNEL, f"{host} resolves to no address")
+    return addresses[0]
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Connects to a fixed address while the URL (Host, SNI, certificate) keeps the name."""
+
+    def __init__(self, address: str, hostname: str):
+        self._address = address
+        self._hostname = hostname
+        super().__init__(max_retries=0)
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> Any:
+        """The pool for the pinned address; TLS checks the certificate against the name."""
+        params, kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params, pool_kwargs = cast(dict[str, Any], params), cast(dict[str, Any], kwargs)
+        host_params["host"] = self._address
+        if host_params.get("scheme") == "https":
+            pool_kwargs["server_hostname"] = self._hostname
+            pool_kwargs["assert_hostname"] = self._hostname
+        return host_params, pool_kwargs
+
+
+def build_headers(
+    payload: Mapping[str, Any], config: NotificationConfig, body: bytes, now: float
+) -> dict[str, str]:
+    """The request headers: configured ones, then content type, ids, timestamp, signature."""
+    headers = dict(config.webhook_headers)
+    headers.update(
+        {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Tasksched-Event": str(payload.get("event")),
+            "X-Tasksched-Event-Id": str(payload.get("id")),
+            TIMESTAMP_HEADER: str(int(now)),
+        }
+    )
+    if config.webhook_secret is not None:
+        headers[SIGNATURE_HEADER] = signature(body, config.webhook_secret.get_secret_value())
+    return headers
+
+
+def _safe_url(url: str) -> str:
+    # Query strings often carry tokens: keep them out of errors and logs.
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}" \
+        f"{parts.path}"
+
+
+def send(
+    payload: Mapping[str, Any],
+    config: NotificationConfig,
+    allow_private: bool = False,
+    now: float | None = None,
+) -> str:
+    """POST the event; raises NotificationError (retryable or not)."""
+    url = config.webhook_url
+    if not url:
+        raise NotificationError(CHANNEL, "no webhook_url", retryable=False)
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = pick_address(host, port, allow_private)
+    body = body_bytes(payload)
+    headers = build_headers(payload, config, body, time.time() if now is None else now)
+    headers["Host"] = parts.netloc.rpartition("@")[2]
+    safe = _safe_url(url)
+    with requests.Session() as session:
+        session.trust_env = False
+        adapter = PinnedAdapter(address, host)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        try:
+            resp = session.post(
+                url, data=body, headers=headers, timeout=config.webhook_timeout,
+                allow_redirects=False,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise NotificationError(CHANNEL, f"TLS error with {safe}: {exc}", False) from None
+        except requests.RequestException as exc:
+            text = str(exc).replace(parts.query, "...") if parts.query else str(exc)
+            raise NotificationError(
+                CHANNEL, f"cannot reach {safe}: {type(exc).__name__}: {text[:300]}"
+            ) from None
+        status = resp.status_code
+        snippet = " ".join(resp.text[:200].split())
+    if 200 <= status < 300:
+        return f"HTTP {status} from {safe}"
+    retryable = status == 429 or status >= 500
+    why = "redirects are not followed" if 300 <= status < 400 else snippet
+    raise NotificationError(CHANNEL, f"HTTP {status} from {safe}: {why}", retryable=retryable)
