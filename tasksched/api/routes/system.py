@@ -1,0 +1,76 @@
+"""The global switch, the system status, health and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from tasksched.api.deps import Admin, Caller, Manager
+from tasksched.api.errors import ApiError
+from tasksched.api.schemas import Health, SchedulerState, SystemStatus
+
+router = APIRouter(tags=["system"])
+
+# What a tenant key may see of a worker's heartbeat: host readings, not other tenants' runs.
+_TENANT_WORKER_FIELDS = (
+    "ts",
+    "hostname",
+    "cpu_percent",
+    "memory_available_mb",
+    "memory_total_mb",
+    "queues",
+)
+
+
+@router.post("/start", response_model=SchedulerState)
+def start(admin: Admin, manager: Manager) -> dict[str, Any]:
+    """Resume dispatching on every beat process (admin)."""
+    return manager.start_scheduler()
+
+
+@router.post("/stop", response_model=SchedulerState)
+def stop(admin: Admin, manager: Manager) -> dict[str, Any]:
+    """Stop all dispatching; beat processes keep running and wait (admin)."""
+    return manager.stop_scheduler()
+
+
+@router.get("/status", response_model=SystemStatus)
+def status(caller: Caller, manager: Manager) -> dict[str, Any]:
+    """Switch, beat leader and lag, workers online with readings, schedules, queue depths.
+
+    A tenant key sees the same document with worker readings limited to host figures.
+    """
+    doc = manager.system_status()
+    if not caller.is_admin:
+        for w in doc["workers"]:
+            readings = w.get("readings")
+            if isinstance(readings, dict):
+                w["readings"] = {k: readings[k] for k in _TENANT_WORKER_FIELDS if k in readings}
+    return doc
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+def healthz(manager: Manager, response: Response) -> dict[str, Any]:
+    """200 when Redis answers, else 503. Needs no key (for probes); tells nothing else."""
+    try:
+        ok = manager.store.ping()
+    except Exception:  # any failure to reach Redis is "not healthy"
+        ok = False
+    response.status_code = 200 if ok else 503
+    return {"status": "ok" if ok else "unavailable", "redis": ok}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+def metrics(admin: Admin, manager: Manager, response: Response) -> Response:
+    """Prometheus metrics read from Redis at scrape time (admin key)."""
+    from tasksched.api.metrics import render
+
+    body, content_type = render(manager)
+    if not body:
+        raise ApiError(503, "unavailable", "metrics unavailable")
+    return Response(body, media_type=content_type)
