@@ -83,17 +83,29 @@ class SchedulerManager:
         ``config`` and ``description``. Items sharing one config object are encoded once.
         """
         specs: list[ScheduleSpec] = []
+        shared: dict[tuple[int, str], AutonomousConfig] = {}
         for i, item in enumerate(items):
+            config = item.get("config")
             try:
-                specs.append(
-                    _spec(
+                if isinstance(config, AutonomousConfig):
+                    # Already validated: check the plain fields only, share config objects.
+                    spec = ScheduleSpec.from_validated_config(
                         item.get("tenant_id"),
                         item.get("name"),
                         item.get("cron_expression"),
-                        item.get("config"),
+                        config,
+                        item.get("description", ""),
+                        shared,
+                    )
+                else:
+                    spec = _spec(
+                        item.get("tenant_id"),
+                        item.get("name"),
+                        item.get("cron_expression"),
+                        config,
                         item.get("description", ""),
                     )
-                )
+                specs.append(spec)
             except ValidationError as exc:
                 raise ValidationError(f"items[{i}].{exc.field}", exc.message) from None
         return self.store.schedules.create_many(specs)

@@ -186,7 +186,7 @@ def validate_name(value: Any) -> str:
         raise ValueError("must not be empty")
     if len(name) > NAME_MAX:
         raise ValueError(f"must be at most {NAME_MAX} characters")
-    if any(not ch.isprintable() for ch in name):
+    if not name.isprintable():
         raise ValueError("must not contain control characters")
     return name
 
@@ -457,8 +457,13 @@ class AutonomousConfig(_Model):
             )
         return v
 
+    _mirrored: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _mirror(self) -> AutonomousConfig:
+        # pydantic re-runs after-validators when an instance is passed in; once is enough.
+        if self._mirrored:
+            return self
         overrides = {
             sc_name: to_sc(getattr(self, top))
             for top, sc_name, to_sc, _ in _MIRRORED
@@ -469,6 +474,7 @@ class AutonomousConfig(_Model):
             self.__dict__["safety_controls"] = controls
         for top, sc_name, _, from_sc in _MIRRORED:
             self.__dict__[top] = from_sc(getattr(self.safety_controls, sc_name))
+        self._mirrored = True
         return self
 
     def to_stored(self, include_secrets: bool = False) -> dict[str, Any]:
@@ -528,6 +534,51 @@ class ScheduleSpec(_Model):
                 update={"training_schedule": self.cron_expression}
             )
         return self
+
+    @classmethod
+    def from_validated_config(
+        cls,
+        tenant_id: Any,
+        name: Any,
+        cron_expression: Any,
+        config: AutonomousConfig,
+        description: Any = "",
+        config_cache: dict[tuple[int, str], AutonomousConfig] | None = None,
+    ) -> ScheduleSpec:
+        """Validate the plain fields with the same rules, reusing an already validated config.
+
+        For bulk creation: skips re-validating ``config`` and, with ``config_cache``, shares
+        one config object among specs with the same cron. Raises ValidationError naming the field.
+        """
+        from tasksched.errors import ValidationError as _VE
+
+        def check(field: str, fn: Any, value: Any) -> Any:
+            try:
+                return fn(value)
+            except (ValueError, TypeError) as exc:
+                msg = exc.message if isinstance(exc, CronError) else str(exc)
+                raise _VE(field, msg) from None
+
+        tenant = check("tenant_id", validate_tenant_id, tenant_id)
+        clean_name = check("name", validate_name, name)
+        cron = check("cron_expression", lambda v: normalise(v).expression, cron_expression)
+        if not isinstance(description, str) or len(description) > 2000:
+            raise _VE("description", "must be a string of at most 2000 characters")
+        if config.training_schedule != cron:
+            key = (id(config), cron)
+            cached = config_cache.get(key) if config_cache is not None else None
+            if cached is None:
+                cached = config.model_copy(update={"training_schedule": cron})
+                if config_cache is not None:
+                    config_cache[key] = cached
+            config = cached
+        return cls.model_construct(
+            tenant_id=tenant,
+            name=clean_name,
+            cron_expression=cron,
+            config=config,
+            description=description,
+        )
 
 
 def utc_iso(ts: float | None) -> str | None:

@@ -191,3 +191,24 @@ def test_runs_paging_is_validated(manager: SchedulerManager) -> None:
     with pytest.raises(ValidationError) as exc:
         manager.get_runs(sid, limit=0)
     assert exc.value.field == "limit"
+
+
+def test_bulk_create_with_a_shared_config_object(manager: SchedulerManager) -> None:
+    shared = AutonomousConfig(timezone="Europe/Berlin", quality_threshold=0.8)
+    items = [
+        {"tenant_id": "acme", "name": f"s{i}", "cron_expression": c, "config": shared}
+        for i, c in enumerate(["@daily", "*/5 * * * *", "@daily"])
+    ]
+    bad = [
+        *items,
+        {"tenant_id": "bad tenant", "name": "x", "cron_expression": "@daily", "config": shared},
+    ]
+    with pytest.raises(ValidationError) as exc:
+        manager.create_training_schedules(bad)
+    assert exc.value.field == "items[3].tenant_id"
+    assert manager.list_schedules() == []
+    ids = manager.create_training_schedules(items)
+    crons = [manager.get_schedule_status(i)["config"]["training_schedule"] for i in ids]
+    assert crons == ["@daily", "*/5 * * * *", "@daily"]
+    assert shared.training_schedule == "0 2 * * *"  # the caller's object is not changed
+    assert manager.get_schedule_status(ids[1])["config"]["quality_threshold"] == 0.8

@@ -269,7 +269,9 @@ def test_storing_a_secret_without_a_key_fails_naming_the_variable(no_key_store: 
 
 def test_stored_config_leaves_defaults_out(store: Store) -> None:
     rec = store.schedules.create(spec(), now=NOW)
-    assert store.redis.hget(store.keys.schedule(rec.id), "config") == "{}"
+    stored = store.redis.hgetall(store.keys.schedule(rec.id))
+    assert "config" not in stored and "description" not in stored
+    assert stored["tz"] == "UTC" and stored["misfire"] == "run_once:300.0"  # beat reads these
     assert store.schedules.get(rec.id).config == AutonomousConfig(training_schedule="0 2 * * *")
 
 
