@@ -81,7 +81,8 @@ def main() -> None:
             assert len(got) == n_big
         print(
             f"list_schedules(tenant with {n_big:,} among {args.count:,}): "
-            f"median {median(times_ms):.1f} ms, p99 {pct(times_ms, 99):.1f} ms (goal < 50 ms median)"
+            f"median {median(times_ms):.1f} ms, p99 {pct(times_ms, 99):.1f} ms "
+            "(goal < 50 ms median)"
         )
 
 
