@@ -1,0 +1,285 @@
+"""Real servers on loopback for the notification tests: SMTP (aiosmtpd) and HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import ipaddress
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.helpers import free_port
+
+SMTP_USER = "mailer"
+SMTP_PASSWORD = "smtp-pw-Zq8!secret"
+WEBHOOK_SECRET = "whsec-Kd93-signing-secret"
+HEADER_SECRET = "Bearer tok-7781-header-secret"
+
+
+# ---- certificates ------------------------------------------------------------------------
+@dataclass
+class Certs:
+    """A private CA and a server certificate for localhost / 127.0.0.1 it signed."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert_file, self.key_file)
+        return ctx
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_certs(directory: Path) -> Certs:
+    """Generate (with ``cryptography``) a CA and a server certificate signed by it."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("tasksched test CA"))
+        .issuer_name(_name("tasksched test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_file, cert_file, key_file = (directory / n for n in ("ca.pem", "cert.pem", "key.pem"))
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return Certs(ca_file, cert_file, key_file)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
+    """A CA and a localhost certificate, made once per session."""
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+# ---- SMTP --------------------------------------------------------------------------------
+class Inbox:
+    """aiosmtpd handler keeping every message received, and the logins it saw."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.logins: list[str] = []
+        self.event = threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "data": envelope.content,
+                "tls": session.ssl is not None
+                or server.transport.get_extra_info("ssl_object") is not None,
+                "login": session.auth_data,
+            }
+        )
+        self.event.set()
+        return "250 OK"
+
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        ok = auth_data.login == SMTP_USER.encode() and auth_data.password == SMTP_PASSWORD.encode()
+        if ok:
+            self.logins.append(auth_data.login.decode())
+        return AuthResult(
+            success=ok, handled=False, auth_data=auth_data.login.decode() if ok else None
+        )
+
+
+@dataclass
+class SmtpServer:
+    """One aiosmtpd server on loopback and its inbox."""
+
+    port: int
+    inbox: Inbox
+    controller: Controller
+
+
+def start_smtp(
+    certs: Certs | None = None, mode: str = "plain", auth: bool = False
+) -> SmtpServer:
+    """Start a server: ``plain``, ``starttls`` (required) or ``ssl`` (implicit TLS)."""
+    inbox = Inbox()
+    port = free_port()
+    kwargs: dict[str, Any] = {}
+    if mode == "starttls":
+        assert certs is not None
+        kwargs.update(tls_context=certs.server_context(), require_starttls=True)
+    if mode == "ssl":
+        assert certs is not None
+        kwargs.update(ssl_context=certs.server_context())
+    if auth:
+        kwargs.update(authenticator=inbox.authenticate, auth_required=True)
+        if mode in ("plain", "ssl"):
+            # aiosmtpd only knows TLS it negotiated by STARTTLS; implicit TLS is TLS too.
+            kwargs.update(auth_require_tls=False)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    return SmtpServer(port, inbox, controller)
+
+
+@pytest.fixture
+def smtp_factory() -> Iterator[Any]:
+    """Start SMTP servers on demand; every one is stopped after the test."""
+    started: list[SmtpServer] = []
+
+    def factory(certs: Certs | None = None, mode: str = "plain", auth: bool = False) -> SmtpServer:
+        server = start_smtp(certs, mode, auth)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.controller.stop()
+
+
+# ---- HTTP --------------------------------------------------------------------------------
+@dataclass
+class Hook:
+    """A loopback HTTP receiver: answers from a script of status codes, checks signatures."""
+
+    port: int
+    secret: str | None = None
+    script: list[int] = field(default_factory=lambda: [200])
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook?token=q-secret-123"
+
+    def next_status(self) -> int:
+        with self.lock:
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def start_hook(secret: str | None = None, script: list[int] | None = None) -> Hook:
+    """Start a receiver on a free port, serving in a thread."""
+    hook = Hook(port=free_port(), secret=secret, script=list(script or [200]))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            valid = None
+            if hook.secret is not None:
+                expected = "sha256=" + hmac.new(
+                    hook.secret.encode(), body, hashlib.sha256
+                ).hexdigest()
+                valid = hmac.compare_digest(
+                    expected, self.headers.get("X-Tasksched-Signature", "")
+                )
+            status = hook.next_status() if valid is not False else 401
+            with hook.lock:
+                hook.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers.items()),
+                        "body": body,
+                        "json": json.loads(body),
+                        "signature_valid": valid,
+                        "status": status,
+                    }
+                )
+            reply = b'{"ok": true}' if status < 300 else b"nope"
+            self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    hook.server = ThreadingHTTPServer(("127.0.0.1", hook.port), Handler)
+    hook.server.daemon_threads = True
+    threading.Thread(target=hook.server.serve_forever, daemon=True).start()
+    return hook
+
+
+@pytest.fixture
+def hook_factory() -> Iterator[Any]:
+    """Start HTTP receivers on demand; every one is stopped after the test."""
+    started: list[Hook] = []
+
+    def factory(secret: str | None = None, script: list[int] | None = None) -> Hook:
+        hook = start_hook(secret, script)
+        started.append(hook)
+        return hook
+
+    yield factory
+    for hook in started:
+        hook.stop()
