@@ -276,6 +276,8 @@ def plan_due(
         fires.append(t)
         t = next_fire_epoch(expression, timezone, t, jitter_s)
     next_fire = t
+    # Fires beyond max_fires are still due: a later call sees them (and the coalesced run).
+    truncated = next_fire <= now
     late = [f for f in fires if now - f > grace_s]
     on_time = [f for f in fires if now - f <= grace_s]
     missed: list[tuple[float, str]] = []
@@ -284,7 +286,7 @@ def plan_due(
         if policy is MisfirePolicy.RUN_ALL:
             run.extend(late)
         elif policy is MisfirePolicy.RUN_ONCE:
-            if on_time:  # a fresher fire runs anyway: that is the one catch-up run
+            if on_time or truncated:  # a fresher fire runs anyway: that is the one catch-up run
                 missed.extend((f, "misfire: coalesced into a later run") for f in late)
             else:
                 run.append(late[-1])

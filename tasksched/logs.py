@@ -55,7 +55,9 @@ def configure_logging(level: str = "INFO") -> None:
     for handler in logger.handlers:
         if getattr(handler, _HANDLER_MARK, False):
             return
-    handler = logging.StreamHandler(sys.stderr)
+    # The process's real stderr: Celery replaces sys.stderr with a proxy that logs each write
+    # again as a WARNING record, which would wrap every JSON line in a second one.
+    handler = logging.StreamHandler(sys.__stderr__ or sys.stderr)
     handler.setFormatter(JsonFormatter())
     setattr(handler, _HANDLER_MARK, True)
     logger.addHandler(handler)

@@ -1,0 +1,93 @@
+"""tasksched's Celery beat scheduler: ``celery -A tasksched beat`` (configured by the app).
+
+In a user's own Celery app: ``celery -A theirs beat -S tasksched.beat:RedisScheduler``. Any
+number of beat processes may run; the one holding the Redis lease dispatches (see
+:mod:`tasksched.dispatcher`), the others wait as standbys. The app's own ``beat_schedule``
+entries, if any, are sent by the leader only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from celery import Celery
+from celery.beat import Scheduler
+
+from tasksched.dispatcher import Dispatcher
+from tasksched.logs import configure_logging, log_event
+from tasksched.publisher import CeleryPublisher
+from tasksched.settings import Settings, get_settings
+from tasksched.store import Store
+
+logger = logging.getLogger("tasksched.beat")
+
+
+def _safe_url(url: str) -> str:
+    """A URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+class RedisScheduler(Scheduler):  # type: ignore[misc]
+    """A Celery beat ``Scheduler`` that dispatches tasksched's schedules from Redis."""
+
+    #: Set by tests or embedding code to use other settings than the environment's.
+    settings: Settings | None = None
+    max_interval: float  # set by Celery's Scheduler
+
+    def __init__(self, app: Celery, *args: Any, **kwargs: Any):
+        self.dispatcher: Dispatcher | None = None
+        super().__init__(app, *args, **kwargs)
+
+    def setup_schedule(self) -> None:
+        """Connect to the store and build the dispatcher (not run for lazy instances)."""
+        super().setup_schedule()
+        root_level = logging.getLogger().getEffectiveLevel()
+        configure_logging(logging.getLevelName(min(root_level, logging.INFO)))
+        settings = self.settings or get_settings()
+        store = Store(settings=settings)
+        publisher = CeleryPublisher(self.app, settings.training_queue)
+        self.dispatcher = Dispatcher(store, publisher, settings)
+        self.max_interval = min(float(self.max_interval), settings.beat_tick_s)
+        log_event(
+            logger,
+            logging.INFO,
+            "beat started",
+            event="beat.start",
+            beat_id=self.dispatcher.token,
+            redis=_safe_url(settings.redis_url),
+            queue=settings.training_queue,
+            lease_s=settings.beat_lease_s,
+        )
+
+    def install_default_entries(self, data: Any) -> None:
+        """Celery's result cleanup entry only when a result backend is configured."""
+        if self.app.conf.result_backend:
+            super().install_default_entries(data)
+
+    def tick(self, *args: Any, **kwargs: Any) -> float:
+        """One dispatch tick; the app's own beat entries too while this beat leads."""
+        if self.dispatcher is None:
+            return float(self.max_interval)
+        interval = self.dispatcher.tick()
+        if self.dispatcher.is_leader and self.schedule:
+            own = super().tick(*args, **kwargs)
+            if own is not None:
+                interval = min(interval, float(own))
+        return interval
+
+    def close(self) -> None:
+        """Release the lease (a standby takes over at once), then Celery's own cleanup."""
+        if self.dispatcher is not None:
+            self.dispatcher.close()
+        super().close()
+
+    @property
+    def info(self) -> str:
+        """Shown in ``celery beat``'s banner."""
+        settings = self.settings or get_settings()
+        return f"tasksched Redis scheduler: {_safe_url(settings.redis_url)}"

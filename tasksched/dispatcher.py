@@ -1,0 +1,354 @@
+"""The beat tick: leadership, due entries, misfire plans, claims and publishing.
+
+:class:`Dispatcher` is beat without Celery's loop (``tasksched.beat.RedisScheduler`` calls its
+:meth:`Dispatcher.tick`). One tick, as leader:
+
+1. one script call: renew (or take) the lease, read Redis's clock, the global switch and up to
+   ``beat_batch_size`` due entries (``ZRANGEBYSCORE ... LIMIT``: O(log N + due));
+2. one pipeline: the due schedules' timing fields;
+3. per entry, the misfire plan (:func:`tasksched.cron.plan_due`, cached by cron and time);
+4. one claim script call per batch, guarded by the lease token: advance the due score, write
+   the run records (queued or missed) and the outbox entries, renew the lease;
+5. publish the claimed runs (:class:`~tasksched.publisher.CeleryPublisher`) and remove them
+   from the outbox. A new leader publishes what the outbox still holds first.
+
+A leader stops dispatching once its local lease deadline (from the last successful renew,
+``time.monotonic``) has passed, and becomes a standby; errors never escape :meth:`tick`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tasksched.cron import MisfirePolicy, jitter_offset_s, plan_due
+from tasksched.errors import TaskschedError
+from tasksched.logs import log_event
+from tasksched.models import RunTrigger
+from tasksched.settings import Settings
+from tasksched.store import Store, cron_run_id
+from tasksched.store.dispatch import STORE_ERRORS, Claim, DispatchStore, TickState
+from tasksched.store.locks import new_token
+
+logger = logging.getLogger("tasksched.beat")
+
+# Fires examined per schedule per claim; older ones are left due for the next batch.
+MAX_FIRES_PER_CLAIM = 100
+# A schedule whose stored cron cannot be read is looked at again after this long.
+PARK_S = 300.0
+# How long one tick may keep dispatching a backlog before giving Celery's loop a turn.
+TICK_BUDGET_S = 2.0
+
+
+class Publisher(Protocol):
+    """Publishes training task messages for claimed runs (see ``tasksched.publisher``)."""
+
+    def publish(self, payloads: Sequence[Mapping[str, Any]]) -> int: ...
+
+
+@dataclass
+class DispatchStats:
+    """Counters of this process (health in Redis is the shared view)."""
+
+    ticks: int = 0
+    dispatched: int = 0
+    missed: int = 0
+    stale: int = 0
+    errors: int = 0
+    terms: int = 0
+    lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+def plan_claims(
+    due: Sequence[tuple[str, float]],
+    rows: Sequence[Sequence[str | None]],
+    now: float,
+    default_grace_s: float,
+    max_fires: int = MAX_FIRES_PER_CLAIM,
+) -> list[Claim]:
+    """Decide, for each due entry and its timing fields, what the claim writes (pure)."""
+    claims: list[Claim] = []
+    for (sid, score), row in zip(due, rows, strict=True):
+        cron, tz, jitter, misfire, version, tenant, status = row
+        if cron is None or status != "active" or not tenant:
+            # Deleted or paused meanwhile: the claim drops it unless it changed again.
+            claims.append(Claim(sid, score, version or "", None))
+            continue
+        policy, _, grace = (misfire or "").partition(":")
+        grace_s = float(grace) if grace else default_grace_s
+        offset = jitter_offset_s(sid, float(jitter or 0.0))
+        try:
+            plan = plan_due(
+                cron,
+                tz or "UTC",
+                score,
+                now,
+                policy or MisfirePolicy.RUN_ONCE,
+                grace_s,
+                offset,
+                max_fires=max_fires,
+            )
+        except (TaskschedError, ValueError) as exc:
+            log_event(
+                logger,
+                logging.ERROR,
+                "unreadable schedule timing; parked",
+                event="beat.park",
+                schedule_id=sid,
+                tenant_id=tenant,
+                error=str(exc),
+            )
+            claims.append(Claim(sid, score, version or "", now + PARK_S, tenant))
+            continue
+        claim = Claim(sid, score, version or "", plan.next_fire, tenant)
+        for fire in plan.run:
+            run_id = cron_run_id(sid, fire - offset)
+            trigger = RunTrigger.CATCHUP if now - fire > grace_s else RunTrigger.CRON
+            payload = json.dumps(
+                {
+                    "tenant_id": tenant,
+                    "schedule_id": sid,
+                    "run_id": run_id,
+                    "fire_time": fire,
+                    "trigger": trigger.value,
+                },
+                separators=(",", ":"),
+            )
+            claim.runs.append((run_id, fire, trigger.value, payload))
+        for fire, reason in plan.missed:
+            claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
+        claims.append(claim)
+    return claims
+
+
+class Dispatcher:
+    """One beat process's dispatching state: its lease token and the tick."""
+
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        settings: Settings | None = None,
+        clock: Callable[[], float] | None = None,
+        token: str | None = None,
+    ):
+        self.settings = settings or store.settings
+        self.store = store
+        self.dispatch = DispatchStore(store)
+        self.publisher = publisher
+        self.clock = clock
+        self.token = token or new_token("beat")
+        self.lease_s = self.settings.beat_lease_s
+        self.tick_s = self.settings.beat_tick_s
+        self.batch_size = max(int(self.settings.beat_batch_size), 1)
+        # Stop dispatching this long before the lease could expire in Redis.
+        self._margin_s = max(0.1 * self.lease_s, min(0.2, 0.5 * self.lease_s))
+        self.is_leader = False
+        self._deadline = 0.0  # monotonic time after which the lease may be gone
+        self._outbox_dirty = True
+        self._clock_ref = (0.0, 0.0)  # (store time, monotonic) at the last tick
+        self.stats = DispatchStats()
+
+    # ---- public ---------------------------------------------------------------------------
+    def tick(self) -> float:
+        """Run one tick; return how long to sleep before the next one. Never raises."""
+        self.stats.ticks += 1
+        try:
+            return self._tick()
+        except STORE_ERRORS as exc:
+            self._on_error("store unreachable; retrying", exc)
+        except Exception as exc:
+            # Broker errors and anything unforeseen: log, keep the outbox, try again.
+            self._on_error("tick failed; retrying", exc)
+        return self.tick_s
+
+    def close(self) -> None:
+        """Give the lease up (if held) so a standby takes over without waiting for the TTL."""
+        if not self.is_leader:
+            return
+        self.is_leader = False
+        try:
+            self.dispatch.release(self.token)
+            log_event(logger, logging.INFO, "beat leadership released", event="beat.release")
+        except Exception as exc:
+            log_event(logger, logging.WARNING, "lease release failed", error=repr(exc))
+
+    def lease_valid(self) -> bool:
+        """True while this process may act as leader (local deadline not passed)."""
+        return self.is_leader and time.monotonic() < self._deadline
+
+    # ---- the tick -------------------------------------------------------------------------
+    def _tick(self) -> float:
+        started = time.monotonic()
+        while True:
+            t0 = time.monotonic()
+            st = self.dispatch.leader_tick(
+                self.token,
+                self.token,
+                self.lease_s,
+                self.batch_size,
+                now=None if self.clock is None else self.clock(),
+            )
+            if not st.leader:
+                if self.is_leader:
+                    self._standby("lease held by another beat", holder=st.holder)
+                return self.tick_s
+            self._renewed(t0)
+            if not self.is_leader or st.new_term:
+                self._lead(st)
+            self._clock_ref = (st.now, t0)
+            if self._outbox_dirty:
+                self._drain_outbox()
+            if not st.enabled or not st.due:
+                return self._sleep_s(st)
+            self._dispatch_batch(st)
+            if not self.is_leader:
+                return self.tick_s
+            if len(st.due) < self.batch_size or time.monotonic() - started > TICK_BUDGET_S:
+                return 0.0
+
+    def _sleep_s(self, st: TickState) -> float:
+        if not st.enabled or st.head is None:
+            return self.tick_s
+        return min(max(st.head - self._store_now(), 0.0), self.tick_s)
+
+    def _store_now(self) -> float:
+        """The store's clock now, from the last reading plus local elapsed time."""
+        ref_now, ref_mono = self._clock_ref
+        return ref_now + (time.monotonic() - ref_mono)
+
+    def _dispatch_batch(self, st: TickState) -> None:
+        ids = [sid for sid, _ in st.due]
+        rows = self.dispatch.read_timing(ids)
+        claims = plan_claims(st.due, rows, st.now, self.settings.beat_default_grace_s)
+        if not self._check_lease("before claim"):
+            return
+        t0 = time.monotonic()
+        res = self.dispatch.claim(self.token, self.lease_s, st.now, claims)
+        if res.lost_lease:
+            self._standby("lease lost at claim")
+            return
+        self._renewed(t0)
+        self.stats.missed += res.missed
+        self.stats.stale += res.stale
+        for c in claims:
+            for run_id, fire, reason in c.missed:
+                log_event(
+                    logger,
+                    logging.INFO,
+                    "run missed",
+                    event="run.missed",
+                    correlation_id=run_id,
+                    run_id=run_id,
+                    schedule_id=c.schedule_id,
+                    tenant_id=c.tenant_id,
+                    fire_time=fire,
+                    reason=reason,
+                )
+        if not res.run_ids:
+            return
+        self._outbox_dirty = True
+        wanted = set(res.run_ids)
+        payloads = [
+            json.loads(p) for c in claims for (rid, _, _, p) in c.runs if rid in wanted
+        ]
+        if self._publish(payloads):
+            self._outbox_dirty = False
+
+    def _drain_outbox(self) -> None:
+        """Publish what an earlier leader (or an earlier failed publish) left in the outbox."""
+        total = 0
+        for page in self.dispatch.outbox_entries(self.batch_size):
+            if not self._publish([payload for _, payload in page]):
+                return
+            total += len(page)
+        self._outbox_dirty = False
+        if total:
+            log_event(
+                logger, logging.INFO, "outbox drained", event="beat.outbox_drained", count=total
+            )
+
+    def _publish(self, payloads: list[dict[str, Any]]) -> bool:
+        """Publish and acknowledge; False (and nothing acknowledged) if the lease is in doubt."""
+        if not self._check_lease("before publish"):
+            return False
+        self.publisher.publish(payloads)
+        sent_at = self._store_now()
+        run_ids = [str(p["run_id"]) for p in payloads]
+        self.dispatch.outbox_ack(run_ids)
+        self.stats.dispatched += len(payloads)
+        worst = 0.0
+        for p in payloads:
+            lateness = sent_at - float(p["fire_time"])
+            worst = max(worst, lateness)
+            self.stats.lateness_s.append(lateness)
+            log_event(
+                logger,
+                logging.INFO,
+                "run dispatched",
+                event="run.dispatched",
+                correlation_id=p["run_id"],
+                run_id=p["run_id"],
+                schedule_id=p["schedule_id"],
+                tenant_id=p["tenant_id"],
+                trigger=p["trigger"],
+                fire_time=p["fire_time"],
+                lateness_s=round(lateness, 4),
+            )
+        self.dispatch.record_dispatch_lag(worst)
+        return True
+
+    # ---- leadership -----------------------------------------------------------------------
+    def _renewed(self, started_mono: float) -> None:
+        self._deadline = started_mono + self.lease_s - self._margin_s
+
+    def _lead(self, st: TickState) -> None:
+        self.is_leader = True
+        self._outbox_dirty = True
+        self.stats.terms += 1
+        log_event(
+            logger,
+            logging.INFO,
+            "beat leadership acquired",
+            event="beat.leader",
+            beat_id=self.token,
+            fence=st.fence,
+        )
+
+    def _check_lease(self, when: str) -> bool:
+        if self.lease_valid():
+            return True
+        if self.is_leader:
+            self._standby(f"local lease deadline passed {when}")
+        return False
+
+    def _standby(self, reason: str, holder: str | None = None) -> None:
+        self.is_leader = False
+        log_event(
+            logger,
+            logging.WARNING,
+            "beat is standby",
+            event="beat.standby",
+            beat_id=self.token,
+            reason=reason,
+            holder=holder,
+        )
+
+    def _on_error(self, message: str, exc: BaseException) -> None:
+        self.stats.errors += 1
+        self._outbox_dirty = True
+        if self.is_leader and time.monotonic() >= self._deadline:
+            self._standby("lease not renewed in time (error)")
+        log_event(
+            logger,
+            logging.WARNING,
+            message,
+            event="beat.error",
+            beat_id=self.token,
+            error=f"{type(exc).__name__}: {exc}",
+        )

@@ -1,0 +1,61 @@
+-- One beat tick's reads and leadership in one round trip.
+-- KEYS[1] beat lease, KEYS[2] fence counter, KEYS[3] control hash, KEYS[4] due zset,
+-- KEYS[5] beat health hash.
+-- ARGV[1] token, ARGV[2] lease ttl ms, ARGV[3] due limit, ARGV[4] now override ("" = TIME),
+-- ARGV[5] beat id, ARGV[6] lease seconds (for display), ARGV[7] seconds after which a silent
+-- beat process is forgotten.
+-- Returns {leader 0/1, new_term 0/1, fence, now, enabled 0/1, head score or "", holder,
+--          due id, due score, ...}. Due entries are read only by the leader with the switch on.
+local now
+if ARGV[4] ~= '' then
+  now = tonumber(ARGV[4])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local now_s = string.format('%.6f', now)
+local holder = redis.call('GET', KEYS[1])
+local leader, new_term = 0, 0
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  leader = 1
+elseif not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('INCR', KEYS[2])
+  leader, new_term, holder = 1, 1, ARGV[1]
+end
+local fence = redis.call('GET', KEYS[2]) or '0'
+redis.call('HSET', KEYS[5], 'seen:' .. ARGV[5], now_s)
+if leader == 0 then
+  return {0, 0, fence, now_s, 0, '', holder}
+end
+local enabled = 1
+if redis.call('HGET', KEYS[3], 'enabled') == '0' then enabled = 0 end
+local stale = tonumber(ARGV[7])
+local h = redis.call('HGETALL', KEYS[5])
+local beats = 0
+for i = 1, #h, 2 do
+  if string.sub(h[i], 1, 5) == 'seen:' then
+    if now - tonumber(h[i + 1]) > stale then
+      redis.call('HDEL', KEYS[5], h[i])
+    else
+      beats = beats + 1
+    end
+  end
+end
+local head = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+local head_score = head[2] or ''
+local lag = 0
+if head_score ~= '' and enabled == 1 then
+  lag = math.max(0, now - tonumber(head_score))
+end
+redis.call('HSET', KEYS[5], 'leader', ARGV[1], 'leader_id', ARGV[5], 'fence', fence,
+  'last_tick', now_s, 'lease_s', ARGV[6], 'lag_s', string.format('%.6f', lag),
+  'enabled', enabled, 'beats', beats)
+local out = {1, new_term, fence, now_s, enabled, head_score, holder}
+if enabled == 1 and tonumber(ARGV[3]) > 0 then
+  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_s, 'WITHSCORES', 'LIMIT', 0,
+    tonumber(ARGV[3]))
+  for i = 1, #due do out[#out + 1] = due[i] end
+end
+return out
