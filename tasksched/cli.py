@@ -12,6 +12,7 @@ export, import, test-notification) and ``cli_up`` (up, api).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -23,7 +24,44 @@ from tasksched.cli_up import api, up
 from tasksched.errors import TaskschedError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class TaskschedGroup(click.Group):
+    """A click group whose errors are one line: ``Error: <field>: <message>``, exit 2 on bad input.
+
+    Handled in :meth:`main` so that the script and click's CliRunner behave the same.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the command; on error print one line and exit with its code."""
+        try:
+            return super().main(
+                args=args, prog_name=prog_name or "tasksched", complete_var=complete_var,
+                standalone_mode=False, **extra,
+            )  # fmt: skip
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            code = 130
+        except (click.ClickException, TaskschedError) as exc:
+            message, code = error_line(exc)
+            click.echo(f"Error: {message}", err=True)
+        except Exception as exc:
+            # Redis unreachable and the like: one line too; a bug keeps its traceback.
+            if type(exc).__module__.split(".")[0] != "redis":
+                raise
+            message, code = error_line(exc)
+            click.echo(f"Error: {message}", err=True)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=TaskschedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--redis-url",
     envvar="TASKSCHED_REDIS_URL",
@@ -46,27 +84,12 @@ for command in (
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``tasksched`` script: one-line errors, exit 2 on bad input."""
-    try:
-        code = cli.main(args=argv, prog_name="tasksched", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except (click.ClickException, TaskschedError) as exc:
-        message, exit_code = error_line(exc)
-        click.echo(f"Error: {message}", err=True)
-        sys.exit(exit_code)
-    except Exception as exc:
-        # Redis unreachable and the like: one line too; a bug keeps its traceback.
-        if type(exc).__module__.split(".")[0] != "redis":
-            raise
-        message, exit_code = error_line(exc)
-        click.echo(f"Error: {message}", err=True)
-        sys.exit(exit_code)
+    """Entry point of the ``tasksched`` script."""
+    code = cli.main(args=argv, prog_name="tasksched", standalone_mode=False)
     sys.exit(code if isinstance(code, int) else 0)
 
 
-__all__ = ["EXIT_BAD_INPUT", "cli", "main"]
+__all__ = ["EXIT_BAD_INPUT", "TaskschedGroup", "cli", "main"]
 
 if __name__ == "__main__":
     main()
