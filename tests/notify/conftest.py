@@ -266,7 +266,8 @@ def start_hook(secret: str | None = None, script: list[int] | None = None) -> Ho
 
     hook.server = ThreadingHTTPServer(("127.0.0.1", hook.port), Handler)
     hook.server.daemon_threads = True
-    threading.Thread(target=hook.server.serve_forever, daemon=True).start()
+    server = hook.server
+    threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02), daemon=True).start()
     return hook
 
 

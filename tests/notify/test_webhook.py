@@ -1,0 +1,132 @@
+"""The webhook channel against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tasksched.errors import NotificationError
+from tasksched.models import NotificationConfig, NotificationEvent
+from tasksched.notify import webhook
+from tasksched.notify.events import make_payload
+from tests.helpers import free_port
+from tests.notify.conftest import HEADER_SECRET, WEBHOOK_SECRET
+
+
+def payload() -> dict[str, Any]:
+    return make_payload(
+        "ev2", NotificationEvent.RUN_SUCCEEDED, tenant_id="acme", schedule_id="s1",
+        schedule_name="Nightly", importance=5,
+        run={"run_id": "s1-1700000000", "quality_score": 0.93, "validation_score": 0.91},
+        now=1700000000.0,
+    )
+
+
+def config(url: str, **kw: Any) -> NotificationConfig:
+    return NotificationConfig.model_validate(
+        {"types": ["webhook"], "webhook_url": url, "webhook_timeout": 5, **kw}
+    )
+
+
+def test_signed_post_with_configured_headers(hook_factory: Any) -> None:
+    hook = hook_factory(secret=WEBHOOK_SECRET)
+    cfg = config(hook.url, webhook_secret=WEBHOOK_SECRET,
+                 webhook_headers={"Authorization": HEADER_SECRET, "X-Team": "ml"})
+    detail = webhook.send(payload(), cfg, allow_private=True, now=1700000001.0)
+    assert detail.startswith("HTTP 200")
+    assert "q-secret-123" not in detail  # the query string stays out of reports
+    [req] = hook.requests
+    assert req["signature_valid"] is True
+    assert req["headers"]["Authorization"] == HEADER_SECRET
+    assert req["headers"]["X-Team"] == "ml"
+    assert req["headers"]["Content-Type"] == "application/json"
+    assert req["headers"]["X-Tasksched-Event"] == "run_succeeded"
+    assert req["headers"]["X-Tasksched-Timestamp"] == "1700000001"
+    assert req["headers"]["Host"] == f"127.0.0.1:{hook.port}"
+    assert req["path"] == "/hook?token=q-secret-123"
+    body = req["json"]
+    assert body["correlation_id"] == "s1-1700000000" and body["schedule_name"] == "Nightly"
+    assert body["scores"] == {"quality": 0.93, "validation": 0.91, "baseline": None}
+    # The documented receiver check passes on the exact bytes, fails on any change.
+    sig = req["headers"]["X-Tasksched-Signature"]
+    assert webhook.verify_signature(req["body"], WEBHOOK_SECRET, sig)
+    assert not webhook.verify_signature(req["body"] + b" ", WEBHOOK_SECRET, sig)
+    assert not webhook.verify_signature(req["body"], "other-secret", sig)
+
+
+def test_wrong_secret_gets_rejected_by_the_receiver(hook_factory: Any) -> None:
+    hook = hook_factory(secret=WEBHOOK_SECRET)
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), config(hook.url, webhook_secret="not-it"), allow_private=True)
+    assert "HTTP 401" in str(err.value) and err.value.retryable is False
+    assert hook.requests[0]["signature_valid"] is False
+
+
+def test_unsigned_without_a_secret(hook_factory: Any) -> None:
+    hook = hook_factory()
+    webhook.send(payload(), config(hook.url), allow_private=True)
+    assert "X-Tasksched-Signature" not in hook.requests[0]["headers"]
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [(500, True), (503, True), (429, True), (400, False), (404, False), (302, False)],
+)
+def test_status_classification(hook_factory: Any, status: int, retryable: bool) -> None:
+    hook = hook_factory(script=[status])
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), config(hook.url), allow_private=True)
+    assert err.value.retryable is retryable and f"HTTP {status}" in str(err.value)
+    assert len(hook.requests) == 1  # no hidden retries, no redirect followed
+    assert "q-secret-123" not in str(err.value)
+
+
+def test_server_down_is_retryable() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook?token=q-secret-123"
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), config(url), allow_private=True)
+    assert err.value.retryable is True and "cannot reach" in str(err.value)
+    assert "q-secret-123" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "10.1.2.3", "192.168.0.10", "169.254.169.254", "[::1]",
+             "[::ffff:127.0.0.1]", "0.0.0.0", "224.0.0.1", "100.64.0.1"],
+)
+def test_private_destinations_refused_by_default(hook_factory: Any, host: str) -> None:
+    hook = hook_factory()
+    url = f"http://{host}:{hook.port}/hook"
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), config(url))
+    assert err.value.retryable is False and "refusing" in str(err.value)
+    assert hook.requests == []
+
+
+def test_name_resolving_to_loopback_is_refused_but_allowed_by_setting(hook_factory: Any) -> None:
+    hook = hook_factory()
+    url = f"http://localhost:{hook.port}/hook"
+    with pytest.raises(NotificationError):
+        webhook.send(payload(), config(url), allow_private=False)
+    webhook.send(payload(), config(url), allow_private=True)
+    assert len(hook.requests) == 1
+    assert hook.requests[0]["headers"]["Host"] == f"localhost:{hook.port}"
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [("8.8.8.8", None), ("2606:4700:4700::1111", None), ("127.0.0.5", "loopback"),
+     ("fe80::1", "link-local"), ("fc00::1", "private"), ("172.16.5.4", "private"),
+     ("240.0.0.1", "reserved"), ("ff02::1", "multicast"), ("::", "unspecified"),
+     ("100.64.0.1", "not globally routable")],
+)
+def test_forbidden_reason_table(address: str, reason: str | None) -> None:
+    assert webhook.forbidden_reason(address) == reason
+
+
+def test_body_is_the_signed_compact_json() -> None:
+    p = payload()
+    body = webhook.body_bytes(p)
+    assert json.loads(body) == json.loads(json.dumps(p))
+    assert body == webhook.body_bytes(dict(reversed(list(p.items()))))  # keys sorted
