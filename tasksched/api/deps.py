@@ -9,7 +9,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tasksched.api.auth import KeyRing, Principal, is_loopback
 from tasksched.api.errors import ApiError
+from tasksched.errors import ValidationError
 from tasksched.manager import SchedulerManager
+from tasksched.models import validate_tenant_id
 
 PREFIX = "/api/scheduler"
 
@@ -68,6 +70,11 @@ def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Pri
 
 def tenant_scope(principal: Principal, requested: str | None) -> str | None:
     """The tenant a call is limited to; a tenant key naming another tenant gets 403."""
+    if requested is not None:
+        try:
+            validate_tenant_id(requested)
+        except ValueError as exc:
+            raise ValidationError("tenant_id", str(exc)) from None
     if requested is not None and not principal.is_admin and requested != principal.tenant_id:
         raise ApiError(
             403, "forbidden", "this key is bound to another tenant", "tenant_id"

@@ -16,6 +16,7 @@ from tasksched.api.schemas import (
     ScheduleList,
     ScheduleUpdate,
 )
+from tasksched.errors import ValidationError
 from tasksched.models import SECRET_MASK
 
 router = APIRouter(tags=["schedules"])
@@ -98,9 +99,15 @@ def update_schedule(
         if version is not None and tagged is not None and tagged != version:
             raise ApiError(422, "validation_error", "version: differs from If-Match", "version")
         version = tagged if tagged is not None else version
-    status = manager.update_schedule(
-        schedule_id, expected_version=version, tenant_id=caller.scope(), **changes
-    )
+    try:
+        status = manager.update_schedule(
+            schedule_id, expected_version=version, tenant_id=caller.scope(), **changes
+        )
+    except ValidationError as exc:
+        # The store checks ``timezone`` inside the config; name it as the caller sent it.
+        if exc.field == "config.timezone" and "timezone" not in changes.get("config", {}):
+            raise ValidationError("timezone", exc.message) from None
+        raise
     return _with_etag(response, status)
 
 
