@@ -75,6 +75,7 @@ def cli(ctx: click.Context, redis_url: str | None) -> None:
     Start with `tasksched up`: everything on this machine, with a demo schedule.
     """
     ctx.obj = CliState(redis_url)
+    ctx.call_on_close(ctx.obj.close)
 
 
 for command in (

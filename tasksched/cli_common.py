@@ -48,13 +48,21 @@ class CliState:
                 retry.update_retries(CLI_REDIS_RETRIES)
         return self._manager
 
+    def close(self) -> None:
+        """Close the manager's Redis connections (at the end of the command)."""
+        if self._manager is not None:
+            self._manager.store.redis.close()
+            self._manager = None
+
 
 def manager() -> SchedulerManager:
     """The current invocation's manager."""
     state = click.get_current_context().find_object(CliState)
     if state is None:  # a command invoked without the group (tests of single commands)
         state = CliState()
-        click.get_current_context().obj = state
+        ctx = click.get_current_context()
+        ctx.obj = state
+        ctx.call_on_close(state.close)
     return state.manager
 
 
