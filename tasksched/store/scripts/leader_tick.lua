@@ -53,7 +53,7 @@ redis.call('HSET', KEYS[5], 'leader', ARGV[1], 'leader_id', ARGV[5], 'fence', fe
   'last_tick', now_s, 'lease_s', ARGV[6], 'lag_s', string.format('%.6f', lag),
   'enabled', enabled, 'beats', beats)
 local out = {1, new_term, fence, now_s, enabled, head_score, holder}
-if enabled == 1 and tonumber(ARGV[3]) > 0 then
+if enabled == 1 and tonumber(ARGV[3]) > 0 and head_score ~= '' and tonumber(head_score) <= now then
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_s, 'WITHSCORES', 'LIMIT', 0,
     tonumber(ARGV[3]))
   for i = 1, #due do out[#out + 1] = due[i] end
