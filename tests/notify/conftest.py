@@ -9,6 +9,7 @@ import ipaddress
 import json
 import ssl
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -126,7 +127,7 @@ class Inbox:
         self.logins: list[str] = []
         self.event = threading.Event()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(
             {
                 "mail_from": envelope.mail_from,
@@ -162,6 +163,15 @@ class SmtpServer:
     controller: Controller
 
 
+class QuietController(Controller):
+    """A Controller that does not warn about AUTH over plain SMTP (a test of a local relay)."""
+
+    def factory(self) -> Any:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
 def start_smtp(
     certs: Certs | None = None, mode: str = "plain", auth: bool = False
 ) -> SmtpServer:
@@ -180,7 +190,7 @@ def start_smtp(
         if mode in ("plain", "ssl"):
             # aiosmtpd only knows TLS it negotiated by STARTTLS; implicit TLS is TLS too.
             kwargs.update(auth_require_tls=False)
-    controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
+    controller = QuietController(inbox, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     return SmtpServer(port, inbox, controller)
 
@@ -209,6 +219,7 @@ class Hook:
     secret: str | None = None
     script: list[int] = field(default_factory=lambda: [200])
     requests: list[dict[str, Any]] = field(default_factory=list)
+    echo_auth: bool = False  # answer errors with the Authorization header (a careless server)
     server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -231,7 +242,7 @@ def start_hook(secret: str | None = None, script: list[int] | None = None) -> Ho
     hook = Hook(port=free_port(), secret=secret, script=list(script or [200]))
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             valid = None
             if hook.secret is not None:
@@ -254,6 +265,8 @@ def start_hook(secret: str | None = None, script: list[int] | None = None) -> Ho
                     }
                 )
             reply = b'{"ok": true}' if status < 300 else b"nope"
+            if hook.echo_auth and status >= 300:
+                reply = f"bad auth {self.headers.get('Authorization')}".encode()
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("Location", "http://127.0.0.1:1/elsewhere")
@@ -261,7 +274,7 @@ def start_hook(secret: str | None = None, script: list[int] | None = None) -> Ho
             self.end_headers()
             self.wfile.write(reply)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     hook.server = ThreadingHTTPServer(("127.0.0.1", hook.port), Handler)

@@ -17,9 +17,6 @@ from tests.notify.conftest import SMTP_PASSWORD, SMTP_USER, Certs
 
 RECIPIENTS = ["ops@example.com", "ml-team@example.org"]
 
-pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-
-
 def payload(**details: Any) -> dict[str, Any]:
     return make_payload(
         "ev1", NotificationEvent.RUN_FAILED, tenant_id="acme", schedule_id="s1",

@@ -1,0 +1,212 @@
+"""One delivery attempt in-process (run_notification), test sends, the manager's views."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from tasksched.errors import NotFoundError, ValidationError
+from tasksched.logs import JsonFormatter
+from tasksched.manager import SchedulerManager
+from tasksched.models import AutonomousConfig, NotificationEvent, ScheduleSpec
+from tasksched.store import ScheduleRecord, Store
+from tasksched.store.notifications import NotificationStore
+from tasksched.tasks.notify import emit_event, run_notification
+from tests.notify.conftest import HEADER_SECRET, SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Every tasksched log record as JSON lines, whatever else configured logging."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("tasksched")
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield out
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+@pytest.fixture
+def open_store(real_store: Store) -> Store:
+    """The real store with webhooks to loopback allowed (as in the embedded setup)."""
+    return Store(
+        redis_client=real_store.redis,
+        settings=replace(real_store.settings, webhook_allow_private=True),
+    )
+
+
+def schedule(store: Store, tenant: str = "acme", **notifications: Any) -> ScheduleRecord:
+    cfg = AutonomousConfig.model_validate({"notifications": notifications})
+    return store.schedules.create(
+        ScheduleSpec(tenant_id=tenant, name="Churn", cron_expression="0 2 * * *", config=cfg)
+    )
+
+
+def stored_event(store: Store, record: ScheduleRecord, event: NotificationEvent) -> str:
+    """Emit, then take the event id from the queued payload (no worker consumes here)."""
+    assert emit_event(store, event, record, {"run_id": f"{record.id}-1", "status": "failed"},
+                      reason="quality too low") >= 1
+    keys = [k for k in store.redis.scan_iter(store.keys.notify_payload("*"))
+            if k.count(":") == 2]
+    assert len(keys) == 1
+    return str(keys[0]).rsplit(":", 1)[1]
+
+
+def test_log_channel_writes_a_json_line_at_the_event_level(
+    real_store: Store, log_lines: io.StringIO
+) -> None:
+    record = schedule(real_store, types=["log"], webhook_secret=WEBHOOK_SECRET)
+    event_id = stored_event(real_store, record, NotificationEvent.RUN_FAILED)
+    out = run_notification(real_store, event_id, "log", record.id, 1, 3)
+    assert out["status"] == "sent" and out["detail"] == "logged at ERROR"
+    lines = [json.loads(x) for x in log_lines.getvalue().splitlines()]
+    [line] = [x for x in lines if x["logger"] == "tasksched.events"]
+    assert line["level"] == "ERROR" and line["event"] == "run_failed"
+    assert line["correlation_id"] == f"{record.id}-1" and line["tenant_id"] == "acme"
+    assert line["schedule_id"] == record.id and line["reason"] == "quality too low"
+    assert line["message"] == "Churn (acme): training run failed: quality too low"
+    assert WEBHOOK_SECRET not in log_lines.getvalue()
+
+
+def test_feed_channel_keeps_the_event_with_its_importance(real_store: Store) -> None:
+    record = schedule(real_store, types=["memory"], memory_importance_score=3)
+    event_id = stored_event(real_store, record, NotificationEvent.RUN_FAILED)
+    assert run_notification(real_store, event_id, "memory", record.id, 1, 3)["status"] == "sent"
+    [entry] = SchedulerManager(store=real_store).get_notifications("acme")
+    assert entry["importance"] == 3 and entry["event"] == "run_failed"
+    assert entry["correlation_id"] == f"{record.id}-1" and entry["schedule_name"] == "Churn"
+    assert entry["message"].startswith("Churn (acme): training run failed")
+    # A redelivered task does not add the entry twice.
+    again = run_notification(real_store, event_id, "memory", record.id, 1, 3)
+    assert again["detail"].startswith("already delivered")
+    assert len(SchedulerManager(store=real_store).get_notifications("acme")) == 1
+
+
+def test_feed_can_target_another_tenant(real_store: Store) -> None:
+    record = schedule(real_store, types=["memory"], memory_tenant_id="ui-board")
+    event_id = stored_event(real_store, record, NotificationEvent.RUN_SUCCEEDED)
+    run_notification(real_store, event_id, "memory", record.id, 1, 3)
+    manager = SchedulerManager(store=real_store)
+    assert manager.get_notifications("acme") == []
+    assert len(manager.get_notifications("ui-board")) == 1
+    with pytest.raises(ValidationError) as err:
+        manager.get_notifications("bad tenant!")
+    assert err.value.field == "tenant_id"
+
+
+def test_retryable_failure_then_dead_letter_with_the_last_error(
+    open_store: Store, hook_factory: Any, log_lines: io.StringIO
+) -> None:
+    hook = hook_factory(script=[500])
+    hook.echo_auth = True
+    record = schedule(open_store, types=["webhook"], webhook_url=hook.url,
+                      webhook_headers={"Authorization": HEADER_SECRET})
+    event_id = stored_event(open_store, record, NotificationEvent.RUN_FAILED)
+    first = run_notification(open_store, event_id, "webhook", record.id, 1, 2)
+    assert first["status"] == "retry" and "HTTP 500" in first["error"]
+    last = run_notification(open_store, event_id, "webhook", record.id, 2, 2)
+    assert last["status"] == "dead"
+    [dead] = SchedulerManager(store=open_store).dead_letters()
+    assert dead["channel"] == "webhook" and dead["attempts"] == 2
+    assert dead["event"] == "run_failed" and dead["run_id"] == f"{record.id}-1"
+    assert dead["tenant_id"] == "acme" and "HTTP 500" in dead["error"]
+    assert dead["time_iso"]
+    # The server echoed the secret header into its error body: it is masked everywhere.
+    assert "bad auth ********" in dead["error"]
+    assert HEADER_SECRET not in json.dumps(dead) and HEADER_SECRET not in log_lines.getvalue()
+    counters = NotificationStore(open_store).counters()
+    assert counters["notifications_retried:webhook"] == 1
+    assert counters["notifications_dead"] == 1
+
+
+def test_client_error_is_dead_at_once(open_store: Store, hook_factory: Any) -> None:
+    hook = hook_factory(script=[400])
+    record = schedule(open_store, types=["webhook"], webhook_url=hook.url)
+    event_id = stored_event(open_store, record, NotificationEvent.RUN_FAILED)
+    out = run_notification(open_store, event_id, "webhook", record.id, 1, 6)
+    assert out["status"] == "dead" and len(hook.requests) == 1
+    assert SchedulerManager(store=open_store).dead_letters()[0]["retryable"] is False
+
+
+def test_deleted_schedule_and_expired_payload_are_dead_letters(real_store: Store) -> None:
+    record = schedule(real_store, types=["log"])
+    event_id = stored_event(real_store, record, NotificationEvent.RUN_FAILED)
+    real_store.schedules.delete(record.id)
+    out = run_notification(real_store, event_id, "log", record.id, 1, 6)
+    assert out["status"] == "dead" and "deleted" in out["error"]
+    gone = run_notification(real_store, "nope", "log", record.id, 1, 6)
+    assert gone["status"] == "dead" and "expired" in gone["error"]
+    assert len(SchedulerManager(store=real_store).dead_letters()) == 2
+
+
+def test_dead_letters_scoped_by_tenant(real_store: Store) -> None:
+    notes = NotificationStore(real_store)
+    for i, tenant in enumerate(["a", "b", "a"]):
+        notes.add_dead_letter({"event_id": f"e{i}", "tenant_id": tenant})
+    manager = SchedulerManager(store=real_store)
+    assert [d["event_id"] for d in manager.dead_letters(tenant_id="a")] == ["e2", "e0"]
+    assert [d["event_id"] for d in manager.dead_letters(limit=1, offset=1)] == ["e1"]
+
+
+def test_test_send_reports_each_channel_inline(
+    open_store: Store, hook_factory: Any, smtp_factory: Any
+) -> None:
+    hook = hook_factory(script=[400])
+    smtp = smtp_factory(mode="plain")
+    record = schedule(
+        open_store, types=["log", "memory", "webhook", "email"], webhook_url=hook.url,
+        email_smtp_host="127.0.0.1", email_smtp_port=smtp.port, email_use_tls=False,
+        email_recipients=["a@example.com", "b@example.com"],
+        event_filters={"email": ["run_failed"]},  # a test event passes every filter
+    )
+    manager = SchedulerManager(store=open_store)
+    report = manager.send_test_notification(record.id, inline=True, timeout_s=5)
+    assert report["complete"] is True and report["correlation_id"].startswith("test-")
+    ch = report["channels"]
+    assert ch["log"]["status"] == "sent"
+    assert ch["memory"]["status"] == "sent"
+    assert ch["email"]["status"] == "sent" and "2 recipient(s)" in ch["email"]["detail"]
+    assert ch["webhook"]["status"] == "failed" and "HTTP 400" in ch["webhook"]["error"]
+    assert hook.requests[0]["json"]["event"] == "test"
+    assert manager.dead_letters() == []  # a failed test is reported, not dead-lettered
+    [entry] = manager.get_notifications("acme")
+    assert entry["event"] == "test"
+    with pytest.raises(NotFoundError):
+        manager.send_test_notification(record.id, tenant_id="someone-else", inline=True)
+
+
+def test_test_send_with_an_adhoc_config(real_store: Store, smtp_factory: Any) -> None:
+    smtp = smtp_factory(mode="plain", auth=True)
+    manager = SchedulerManager(store=real_store)
+    config = {"types": ["email"], "email_smtp_host": "127.0.0.1", "email_smtp_port": smtp.port,
+              "email_use_tls": False, "email_recipients": ["a@example.com"],
+              "email_username": SMTP_USER, "email_password": SMTP_PASSWORD}
+    report = manager.send_test_notification(config=config, tenant_id="acme", inline=True)
+    assert report["channels"]["email"]["status"] == "sent", report
+    assert smtp.inbox.logins == [SMTP_USER]
+    for key in real_store.redis.scan_iter("*"):
+        if real_store.redis.type(key) == "string":
+            assert SMTP_PASSWORD not in real_store.redis.get(key)
+    with pytest.raises(ValidationError) as err:
+        manager.send_test_notification(config={"types": ["email"]}, inline=True)
+    assert err.value.field.startswith("config")
+    with pytest.raises(ValidationError) as err:
+        manager.send_test_notification()
+    assert err.value.field == "schedule_id"
+
+
+def test_test_send_without_a_worker_reports_pending(real_store: Store) -> None:
+    record = schedule(real_store, types=["log"])
+    report = SchedulerManager(store=real_store).send_test_notification(record.id, timeout_s=0.2)
+    assert report["complete"] is False
+    assert report["channels"]["log"]["status"] == "pending"
