@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 from tasksched.api import errors
 from tasksched.api.auth import KeyRing
 from tasksched.api.deps import PREFIX
-from tasksched.api.routes import backup, cron, schedules, system
+from tasksched.api.routes import backup, cron, notifications, schedules, system, trigger
 from tasksched.api.schemas import ErrorResponse
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings, get_settings
@@ -70,29 +70,13 @@ def create_app(
     app.state.manager = manager or SchedulerManager(settings=settings)
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
-    for module in (schedules, system, cron, backup):
+    for module in (schedules, trigger, system, cron, notifications, backup):
         api.include_router(module.router)
-    for optional in ("notifications", "trigger"):
-        router = _optional_router(optional)
-        if router is not None:
-            api.include_router(router)
     app.include_router(api)
     app.add_api_route("/healthz", system.healthz, include_in_schema=False)
     app.add_api_route("/metrics", system.metrics, include_in_schema=False)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _optional_router(name: str) -> APIRouter | None:
-    # Routes whose manager methods land with other issues; absent until then.
-    import importlib
-
-    try:
-        module = importlib.import_module(f"tasksched.api.routes.{name}")
-    except ModuleNotFoundError:
-        return None
-    router: APIRouter = module.router
-    return router
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

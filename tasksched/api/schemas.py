@@ -11,7 +11,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tasksched.models import AutonomousConfig, RunStatus, RunTrigger, ScheduleStatus
+from tasksched.models import (
+    AutonomousConfig,
+    NotificationConfig,
+    RunStatus,
+    RunTrigger,
+    ScheduleStatus,
+)
 
 
 class _In(BaseModel):
@@ -89,6 +95,17 @@ class TriggerRequest(_In):
     force: bool = False
 
 
+class NotificationTestRequest(_In):
+    """A test send: through a schedule's channels (``schedule_id``) or an ad-hoc ``config``."""
+
+    schedule_id: str | None = Field(default=None, max_length=64)
+    config: NotificationConfig | None = None
+    tenant_id: str | None = Field(
+        default=None, description="the feed tenant for an ad-hoc config (admin)"
+    )
+    timeout_s: float = Field(default=5.0, ge=0, le=30, description="how long to wait")
+
+
 class ImportDocument(_Out):
     """A document made by ``GET /export``."""
 
@@ -164,11 +181,37 @@ class RunPage(_Out):
 
 
 class TriggerResult(_Out):
-    """A queued manual run."""
+    """A queued manual run and its record as written."""
 
     run_id: str
     schedule_id: str
     forced: bool
+    run: RunRecord
+
+
+class NotificationPage(_Out):
+    """A page of a tenant's notification feed, newest first."""
+
+    tenant_id: str
+    notifications: list[dict[str, Any]]
+    offset: int
+    limit: int
+
+
+class DeadLetterPage(_Out):
+    """A page of notifications given up after their last retry, newest first."""
+
+    dead_letters: list[dict[str, Any]]
+    offset: int
+    limit: int
+
+
+class NotificationTestReport(_Out):
+    """What a test send did, per channel: sent, failed, skipped or pending."""
+
+    event_id: str
+    complete: bool
+    channels: dict[str, dict[str, Any]]
 
 
 class SchedulerState(_Out):

@@ -1,0 +1,148 @@
+"""Status, metrics, the switch and manual triggers, read back from the real redis-server."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+
+from tasksched.models import RunStatus, RunTrigger
+from tasksched.store import Store
+from tests.api.conftest import ServedApi, new_schedule
+
+
+def _metric(text: str, name: str, labels: str = "") -> float:
+    pattern = re.escape(name + (f"{{{labels}}}" if labels else "")) + r" ([0-9.e+-]+)$"
+    match = re.search(pattern, text, re.M)
+    assert match, f"{name}{{{labels}}} not in:\n{text}"
+    return float(match.group(1))
+
+
+def _beat_and_workers(store: Store) -> None:
+    # The shapes the beat and worker processes write (their contracts with the API).
+    now = store.time()
+    store.redis.set(store.keys.beat_lock, "beat-host-1:4242", px=10_000)
+    store.redis.hset(
+        store.keys.beat_health,
+        mapping={"leader": "beat-host-1:4242", "last_tick": repr(now - 0.5), "lag_s": "0.125",
+                 "dispatched_total": "17"},
+    )
+    fresh = {"ts": now - 2, "hostname": "w1", "cpu_percent": 12.5, "memory_available_mb": 900,
+             "active_run": {"run_id": "secret-tenant-run"}}
+    stale = {"ts": now - 600, "hostname": "w2", "cpu_percent": 1.0}
+    store.redis.hset(store.keys.workers, mapping={"w1": json.dumps(fresh), "w2": json.dumps(stale)})
+
+
+def test_status_reports_switch_beat_workers_schedules_queues(
+    admin: httpx.Client, acme: httpx.Client, real_store: Store
+) -> None:
+    _beat_and_workers(real_store)
+    a = new_schedule(acme)["schedule_id"]
+    new_schedule(acme, name="second")
+    acme.post(f"/schedules/{a}/pause")
+    admin.post("/stop")
+    r = admin.get("/status")
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["enabled"] is False
+    assert s["beat"]["leader"] == "beat-host-1:4242" and s["beat"]["leader_present"] is True
+    assert s["beat"]["lag_s"] == 0.125
+    assert 0 <= s["beat"]["last_tick_age_s"] < 60
+    assert s["workers_online"] == 1
+    online = {w["host"]: w["online"] for w in s["workers"]}
+    assert online == {"w1": True, "w2": False}
+    assert s["schedules"] == {"active": 1, "paused": 1, "total": 2}
+    assert s["queues"] == {"training": 0, "notifications": 0}
+    # A tenant key sees host readings but not what a worker is running for someone else.
+    mine = acme.get("/status").json()
+    w1 = next(w for w in mine["workers"] if w["host"] == "w1")
+    assert w1["readings"]["cpu_percent"] == 12.5
+    assert "active_run" not in w1["readings"]
+    assert "secret-tenant-run" not in acme.get("/status").text
+
+
+def test_trigger_queues_a_forced_run(acme: httpx.Client, admin: httpx.Client) -> None:
+    sid = new_schedule(acme)["schedule_id"]
+    r = acme.post(f"/schedules/{sid}/trigger", json={"force": True})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    run_id = body["run_id"]
+    assert body["forced"] is True and body["run"]["status"] == "queued"
+    assert body["run"]["trigger"] == "manual" and body["run"]["forced"] is True
+    assert r.headers["Location"] == f"/api/scheduler/runs/{run_id}"
+    # The run is in the history and its message waits in the broker's training queue.
+    runs = acme.get(f"/schedules/{sid}/runs").json()["runs"]
+    assert [x["run_id"] for x in runs] == [run_id]
+    assert admin.get("/status").json()["queues"]["training"] == 1
+    plain = admin.post(f"/schedules/{sid}/trigger")  # no body: not forced; admin acts for acme
+    assert plain.status_code == 202 and plain.json()["forced"] is False
+    assert plain.json()["run"]["tenant_id"] == "acme"
+
+
+def test_trigger_of_another_tenants_schedule_is_404(
+    acme: httpx.Client, globex: httpx.Client
+) -> None:
+    sid = new_schedule(globex)["schedule_id"]
+    r = acme.post(f"/schedules/{sid}/trigger", json={"force": True})
+    assert r.status_code == 404
+    assert globex.get(f"/schedules/{sid}/runs").json()["runs"] == []
+
+
+def test_metrics_are_read_from_redis_at_scrape_time(
+    admin: httpx.Client, acme: httpx.Client, real_store: Store, api: ServedApi
+) -> None:
+    _beat_and_workers(real_store)
+    a = new_schedule(acme)["schedule_id"]
+    b = new_schedule(acme, name="b")["schedule_id"]
+    acme.post(f"/schedules/{b}/pause")
+    acme.post(f"/schedules/{a}/trigger")
+    # Counters as the worker keeps them on the schedule hash.
+    real_store.redis.hset(
+        real_store.keys.schedule(a),
+        mapping={"total_runs": 5, "successful_runs": 3, "failed_runs": 1, "skipped_runs": 1},
+    )
+    real_store.redis.hset(
+        real_store.keys.schedule(b), mapping={"total_runs": 2, "rejected_runs": 2}
+    )
+    real_store.redis.hincrby(real_store.keys.metrics, "notifications_sent:webhook", 4)
+    r = admin.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    t = r.text
+    assert _metric(t, "tasksched_scheduler_enabled") == 1
+    assert _metric(t, "tasksched_beat_leader_present") == 1
+    assert _metric(t, "tasksched_dispatch_lag_seconds") == 0.125
+    assert _metric(t, "tasksched_workers_online") == 1
+    assert _metric(t, "tasksched_schedules", 'status="active"') == 1
+    assert _metric(t, "tasksched_schedules", 'status="paused"') == 1
+    assert _metric(t, "tasksched_queue_depth", 'queue="training"') == 1
+    assert _metric(t, "tasksched_runs_total", 'outcome="all"') == 7
+    assert _metric(t, "tasksched_runs_total", 'outcome="succeeded"') == 3
+    assert _metric(t, "tasksched_runs_total", 'outcome="failed"') == 1
+    assert _metric(t, "tasksched_runs_total", 'outcome="rejected"') == 2
+    assert _metric(t, "tasksched_events_total", 'detail="webhook",name="notifications_sent"') == 4
+    # A second process (here: a second app on the same Redis) reports the same numbers.
+    second = ServedApi(api.settings).start()
+    try:
+        with second.client(None) as c:
+            other = c.get("/metrics", headers=admin.headers)
+            assert _metric(other.text, "tasksched_runs_total", 'outcome="all"') == 7
+    finally:
+        second.stop()
+    # After the leader goes away the scrape says so.
+    real_store.redis.delete(real_store.keys.beat_lock)
+    assert _metric(admin.get("/metrics").text, "tasksched_beat_leader_present") == 0
+    root = httpx.get(api.url + "/metrics", headers=admin.headers)
+    assert root.status_code == 200 and "tasksched_schedules" in root.text
+
+
+def test_status_counts_runs_recorded(
+    admin: httpx.Client, acme: httpx.Client, real_store: Store
+) -> None:
+    sid = new_schedule(acme)["schedule_id"]
+    real_store.runs.add(f"{sid}-1", sid, "acme", RunStatus.MISSED, RunTrigger.CRON)
+    counters = {"total_runs": 1, "skipped_runs": 1}
+    real_store.redis.hset(real_store.keys.schedule(sid), mapping=counters)
+    s = admin.get("/status").json()
+    assert s["runs"]["total_runs"] == 1 and s["runs"]["skipped_runs"] == 1
