@@ -18,7 +18,17 @@ import click
 
 from tasksched import __version__
 from tasksched.cli_common import EXIT_BAD_INPUT, CliState, error_line
-from tasksched.cli_ops import cron, export, import_, run, start, status, stop, test_notification
+from tasksched.cli_ops import (
+    cron,
+    export,
+    health,
+    import_,
+    run,
+    start,
+    status,
+    stop,
+    test_notification,
+)
 from tasksched.cli_schedule import schedule
 from tasksched.cli_up import api, up
 from tasksched.errors import TaskschedError
@@ -79,7 +89,8 @@ def cli(ctx: click.Context, redis_url: str | None) -> None:
 
 
 for command in (
-    up, api, schedule, run, status, start, stop, cron, export, import_, test_notification,
+    up, api, schedule, run, status, health, start, stop, cron, export, import_,
+    test_notification,
 ):  # fmt: skip
     cli.add_command(command)
 

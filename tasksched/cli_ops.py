@@ -108,25 +108,46 @@ def status(as_json: bool) -> None:
             pairs.append((key, ", ".join(f"{k}={v}" for k, v in state[key].items()) or "-"))
     click.echo(key_values(pairs))
     workers = state.get("workers")
-    if isinstance(workers, dict | list):
-        items = list(workers.values()) if isinstance(workers, dict) else workers
+    if isinstance(workers, dict):  # older manager: host -> readings
+        workers = [{"host": h, "readings": r} for h, r in workers.items()]
+    if isinstance(workers, list):
         click.echo("\nworkers:")
-        click.echo(
-            table(
-                ("HOST", "ONLINE", "CPU %", "MEM AVAIL MB", "LAST SEEN"),
+        rows = []
+        for w in workers:
+            readings = w.get("readings") or {}
+            age = w.get("age_s")
+            rows.append(
                 [
-                    [
-                        w.get("hostname") or w.get("host"),
-                        w.get("online"),
-                        w.get("cpu_percent"),
-                        w.get("memory_available_mb"),
-                        short_time(w.get("ts") or w.get("last_seen")),
-                    ]
-                    for w in items
-                    if isinstance(w, dict)
-                ],
+                    w.get("host"),
+                    w.get("online"),
+                    readings.get("cpu_percent"),
+                    readings.get("memory_available_mb"),
+                    f"{age:.0f}s ago" if isinstance(age, int | float) else None,
+                ]
             )
-        )
+        click.echo(table(("HOST", "ONLINE", "CPU %", "MEM AVAIL MB", "LAST SEEN"), rows))
+
+
+@click.command("health")
+@click.option("--beat/--no-beat", default=True, show_default=True,
+              help="Also require a beat leader with a recent tick.")  # fmt: skip
+@click.option("--max-tick-age-s", type=float,
+              help="Oldest acceptable leader tick (default 3 x beat lease).")  # fmt: skip
+def health(beat: bool, max_tick_age_s: float | None) -> None:
+    """Exit 0 when Redis answers (and a beat leader ticks), else 1: for healthchecks."""
+    mgr = manager()
+    mgr.store.ping()
+    if beat:
+        limit_s = max_tick_age_s or 3 * mgr.store.settings.beat_lease_s
+        info = mgr.system_status()["beat"] if hasattr(mgr, "system_status") else {}
+        age = info.get("last_tick_age_s")
+        if not info.get("leader_present"):
+            click.echo("unhealthy: no beat leader", err=True)
+            sys.exit(EXIT_RUN_NOT_OK)
+        if not isinstance(age, int | float) or age > limit_s:
+            click.echo(f"unhealthy: leader's last tick {age}s ago (limit {limit_s:g}s)", err=True)
+            sys.exit(EXIT_RUN_NOT_OK)
+    click.echo("ok")
 
 
 @click.command("start")
