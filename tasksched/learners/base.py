@@ -1,0 +1,143 @@
+"""The learner protocol and its loader.
+
+A learner is what a schedule trains. The worker calls it in this order (see
+``docs/learners.md``):
+
+1. ``count_available_data(ctx)`` - how many *new* samples exist (cheap; in the worker).
+2. ``backup(ctx)`` - save the current model, return a reference (or None) (in the worker).
+3. ``train(ctx)`` - train a candidate on at most ``ctx.max_samples`` samples, return a
+   candidate reference (in a child process that the worker can stop).
+4. ``evaluate(ctx, candidate)`` - score the candidate and the current model
+   (:class:`~tasksched.gates.Evaluation`) (same child process, same instance as ``train``).
+5. ``promote(ctx, candidate)`` - make the candidate the current model (in the worker), or
+6. ``restore(ctx, backup)`` - put the backup back (rejection, failure, stop) (in the worker).
+
+Learners are chosen by import path ``module:attribute``; the attribute is a class (or any
+callable) taking the schedule's ``learner_options`` dict and returning the learner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from tasksched.errors import LearnerError
+from tasksched.gates import Evaluation
+
+__all__ = [
+    "DEFAULT_LEARNER",
+    "Learner",
+    "RunContext",
+    "TrainingStopped",
+    "load_learner",
+    "resolve_learner_path",
+]
+
+DEFAULT_LEARNER = "tasksched.learners.demo:DemoLearner"
+
+
+class TrainingStopped(BaseException):
+    """Raised inside ``train``/``evaluate`` when the run's soft time limit asks it to stop.
+
+    A BaseException so that a learner's ``except Exception`` does not swallow it; a learner
+    may catch it to clean up, and should re-raise it.
+    """
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a learner knows about the run it serves (JSON-serialisable)."""
+
+    tenant_id: str
+    schedule_id: str
+    run_id: str
+    model_dir: str
+    options: dict[str, Any] = field(default_factory=dict)
+    max_samples: int | None = None  # use at most this many samples (max_data_threshold)
+    forced: bool = False
+    backup: str | None = None  # the reference backup() returned for this run
+
+    @property
+    def model_path(self) -> Path:
+        """``model_dir`` as a Path."""
+        return Path(self.model_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (for the training child process)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunContext:
+        """Rebuild from :meth:`to_dict`."""
+        return cls(**dict(data))
+
+
+@runtime_checkable
+class Learner(Protocol):
+    """The protocol every learner implements (structural: no base class needed)."""
+
+    def count_available_data(self, ctx: RunContext) -> int:
+        """How many new samples are available since the current model was trained."""
+
+    def backup(self, ctx: RunContext) -> str | None:
+        """Save the current model; return a reference for :meth:`restore` (None: nothing)."""
+
+    def train(self, ctx: RunContext) -> str | None:
+        """Train a candidate (may write over the live model); return a candidate reference."""
+
+    def evaluate(self, ctx: RunContext, candidate: str | None) -> Evaluation | dict[str, Any]:
+        """Score the candidate (quality, validation) and the current model (baseline)."""
+
+    def promote(self, ctx: RunContext, candidate: str | None) -> None:
+        """Make the candidate the current model."""
+
+    def restore(self, ctx: RunContext, backup: str | None) -> None:
+        """Put the backup back as the current model."""
+
+
+_METHODS = ("count_available_data", "backup", "train", "evaluate", "promote", "restore")
+
+
+def resolve_learner_path(schedule_learner: str | None, worker_default: str) -> str:
+    """The learner of a run: the schedule's, else the worker's default, else the demo learner."""
+    return schedule_learner or worker_default or DEFAULT_LEARNER
+
+
+def _import(path: str) -> Any:
+    module_name, sep, attr = path.partition(":")
+    if not sep or not module_name or not attr:
+        raise LearnerError(f"learner {path!r} is not an import path 'module:attribute'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise LearnerError(
+            f"learner {path!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise LearnerError(
+                f"learner {path!r}: {module_name} has no attribute {attr!r}"
+            ) from None
+    return obj
+
+
+def load_learner(path: str, options: Mapping[str, Any] | None = None) -> Learner:
+    """Import ``module:attribute``, build it with ``options``; LearnerError with a clear reason."""
+    factory = _import(path)
+    if not callable(factory):
+        raise LearnerError(f"learner {path!r} is not a class or factory")
+    try:
+        learner = factory(dict(options or {}))
+    except Exception as exc:
+        raise LearnerError(
+            f"learner {path!r} could not be created: {type(exc).__name__}: {exc}"
+        ) from exc
+    missing = [m for m in _METHODS if not callable(getattr(learner, m, None))]
+    if missing:
+        raise LearnerError(f"learner {path!r} lacks {', '.join(missing)} (see docs/learners.md)")
+    return learner  # type: ignore[no-any-return]

@@ -1,0 +1,140 @@
+"""The worker's heartbeat and lost-run sweep, run by a thread in the worker's main process.
+
+Every ``TASKSCHED_WORKER_HEARTBEAT_S`` the worker writes its readings to ``keys.workers``
+(node name -> JSON: ts (Redis time), host, CPU, memory, limits, queues, active runs) and
+sweeps ``running`` runs whose run lock expired (their worker died) to ``lost``. A clean
+shutdown removes the entry. Started by Celery's ``worker_ready`` signal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from typing import Any
+
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from tasksched.logs import log_event
+from tasksched.models import NotificationEvent
+from tasksched.resources import HostMonitor, heartbeat_payload
+from tasksched.settings import Settings, get_settings
+from tasksched.store import Store
+from tasksched.store.lifecycle import RunLifecycle
+
+__all__ = ["Heartbeat"]
+
+logger = logging.getLogger("tasksched.worker")
+
+
+class Heartbeat:
+    """Publishes one worker's readings and sweeps lost runs until stopped."""
+
+    def __init__(
+        self, node: str, queues: list[str], settings: Settings, store: Store | None = None
+    ):
+        self.node = node
+        self.queues = queues
+        self.settings = settings
+        self.store = store or Store(settings=settings)
+        self.life = RunLifecycle(self.store)
+        self.monitor = HostMonitor.get(settings.worker_cpu_sample_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tasksched-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        """Beat now, then every interval in the background."""
+        self._thread.start()
+
+    def stop(self, remove: bool = True) -> None:
+        """Stop beating; remove this worker's entry (a clean shutdown)."""
+        self._stop.set()
+        self._thread.join(5)
+        if remove:
+            with contextlib.suppress(Exception):  # shutting down anyway
+                self.store.redis.hdel(self.store.keys.workers, self.node)
+
+    def _active_runs(self) -> list[str]:
+        ids = [rid for rid, _ in self.life.running_runs()]
+        if not ids:
+            return []
+        pipe = self.store.redis.pipeline(transaction=False)
+        for rid in ids:
+            pipe.hget(self.store.keys.run(rid), "worker")
+        return [rid for rid, w in zip(ids, pipe.execute(), strict=True) if w == self.node]
+
+    def beat(self) -> dict[str, Any]:
+        """Write one heartbeat and sweep once; returns the payload."""
+        s = self.settings
+        payload = heartbeat_payload(
+            self.node,
+            self.store.time(),
+            self.queues,
+            {"max_memory_mb": s.worker_max_memory_mb, "max_cpu_percent": s.worker_max_cpu_percent},
+            self._active_runs(),
+            self.monitor.cpu_percent,
+        )
+        self.store.redis.hset(self.store.keys.workers, self.node, json.dumps(payload))
+        for run_id in self.life.sweep():
+            log_event(
+                logger, logging.ERROR, "run lost: its worker stopped", event="run_lost",
+                correlation_id=run_id, run_id=run_id, swept_by=self.node,
+            )
+            _notify_lost(self.store, run_id)
+        return payload
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.beat()
+            except Exception as exc:
+                log_event(logger, logging.WARNING, "heartbeat failed", error=str(exc))
+            if self._stop.wait(self.settings.worker_heartbeat_s):
+                return
+
+
+def _notify_lost(store: Store, run_id: str) -> None:
+    try:
+        from tasksched.tasks.notify import emit_event
+
+        run = store.runs.get(run_id)
+        record = store.schedules.get(str(run["schedule_id"]))
+        emit_event(store, NotificationEvent.RUN_FAILED, record, run)
+        if record.cooldown_until and run.get("finished_at") and (
+            record.counters.get("consecutive_failures", 0)
+            >= record.config.safety_controls.max_consecutive_failures
+        ):
+            emit_event(store, NotificationEvent.COOLDOWN_ENTERED, record, run)
+    except Exception:
+        logger.exception("notification for a lost run failed")
+
+
+_CURRENT: Heartbeat | None = None
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator,misc]
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    global _CURRENT
+    settings = get_settings()
+    node = str(getattr(sender, "hostname", "") or "worker")
+    try:
+        queues = sorted(sender.app.amqp.queues.consume_from)
+    except Exception:
+        queues = [settings.training_queue]
+    _CURRENT = Heartbeat(node, queues, settings)
+    _CURRENT.start()
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator,misc]
+def _on_shutdown(**_: Any) -> None:
+    global _CURRENT
+    if _CURRENT is not None:
+        _CURRENT.stop(remove=True)
+        _CURRENT = None
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator,misc]
+def _on_process_init(**_: Any) -> None:
+    # Start CPU sampling in each pool process before its first task needs a reading.
+    HostMonitor.get(get_settings().worker_cpu_sample_s)

@@ -1,0 +1,315 @@
+"""The pre-run checks of a training run, in their fixed order, each recorded with its reason.
+
+1. run id already started -> refused (a duplicate delivery changes nothing);
+2. per-schedule run lock -> skip or wait (defer) per ``concurrency_policy``;
+3. schedule exists, is active, global switch on -> else skipped;
+4. failure cooldown -> skipped (``force`` bypasses);
+5. host resources -> deferred until the misfire grace ends, then skipped (never bypassed);
+6. new data -> below the minimum skipped (``force`` bypasses), above the maximum capped.
+
+Checks 1 and 2 and the reads for 3 and 4 are one Redis script (``run_claim.lua``); 5 reads
+this host (CPU sampled in the background); 6 asks the learner. :meth:`PreRun.check` returns
+either a :class:`Prepared` run (lock held, status ``running``) or a final :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tasksched import safety
+from tasksched.errors import LearnerError
+from tasksched.learners.base import Learner, RunContext, load_learner, resolve_learner_path
+from tasksched.models import AutonomousConfig, ConcurrencyPolicy, RunStatus, SafetyControls
+from tasksched.resources import HostMonitor
+from tasksched.safety import Action, Decision
+from tasksched.settings import Settings
+from tasksched.store import ScheduleRecord, Store
+from tasksched.store.lifecycle import Claim, RunLifecycle, attempt_token, holder_run_id
+
+__all__ = ["Outcome", "PreRun", "Prepared", "RunMessage", "schedule_record"]
+
+
+@dataclass(frozen=True)
+class RunMessage:
+    """The task's arguments (ids only) plus the worker that received it."""
+
+    tenant_id: str
+    schedule_id: str
+    run_id: str
+    fire_time: float | None
+    trigger: str
+    worker: str
+
+
+@dataclass
+class Outcome:
+    """How a delivery ended. ``status`` None: refused (duplicate); DEFERRED: re-queue."""
+
+    status: RunStatus | None
+    reason: str
+    countdown_s: float = 0.0
+    check: str = ""
+    cooldown_entered: bool = False
+    record: ScheduleRecord | None = None
+    deferrals: int = 0
+
+
+@dataclass
+class Prepared:
+    """A run that passed every check: the lock is held with ``token``, status ``running``."""
+
+    msg: RunMessage
+    token: str
+    record: ScheduleRecord
+    learner_path: str
+    learner: Learner
+    ctx: RunContext
+    limits: safety.Limits
+    checks: list[dict[str, Any]]
+    data_count: int
+    prerun_ms: float
+    forced: bool
+    started_at: float
+
+    @property
+    def controls(self) -> SafetyControls:
+        """The schedule's safety controls."""
+        return self.record.config.safety_controls
+
+
+_CONFIGS: dict[tuple[str, str, str, str], AutonomousConfig] = {}
+
+
+def schedule_record(h: dict[str, str]) -> ScheduleRecord | None:
+    """The schedule from its hash, its parsed config cached by (id, version, config)."""
+    if not h or "cron" not in h:
+        return None
+    record = ScheduleRecord.from_hash(h)
+    key = (record.id, h.get("version", ""), h.get("config", ""), h.get("misfire", ""))
+    cfg = _CONFIGS.get(key)
+    if cfg is None:
+        if len(_CONFIGS) > 4096:
+            _CONFIGS.clear()
+        cfg = record.config
+        _CONFIGS[key] = cfg
+    record._config = cfg
+    return record
+
+
+def _float(v: str | None) -> float | None:
+    return float(v) if v else None
+
+
+class PreRun:
+    """Runs the checks for one worker process (``store``, ``settings``, host ``monitor``)."""
+
+    def __init__(self, store: Store, settings: Settings, monitor: HostMonitor | None = None):
+        self.store = store
+        self.settings = settings
+        self.life = RunLifecycle(store)
+        self.monitor = monitor or HostMonitor.get(settings.worker_cpu_sample_s)
+
+    # ---- endings --------------------------------------------------------------------------
+    def _controls(self, record: ScheduleRecord | None) -> tuple[int, float]:
+        if record is None:
+            return 1_000_000, 0.0
+        c = record.config.safety_controls
+        return c.max_consecutive_failures, c.failure_cooldown_hours * 3600.0
+
+    def end(
+        self,
+        msg: RunMessage,
+        token: str,
+        status: RunStatus,
+        reason: str,
+        record: ScheduleRecord | None,
+        check: str = "",
+        **fields: Any,
+    ) -> Outcome:
+        """Finish the run with ``status`` (counters, lock released) and describe it."""
+        max_failures, cooldown_s = self._controls(record)
+        if check:
+            fields.setdefault("decided_by", check)
+        done = self.life.finish(
+            msg.run_id, msg.schedule_id, token, status, reason, max_failures, cooldown_s, **fields
+        )
+        if not done.applied:
+            return Outcome(None, f"not applied: the run changed meanwhile ({reason})", check=check)
+        return Outcome(
+            status, reason, check=check, cooldown_entered=done.cooldown_entered, record=record
+        )
+
+    def _defer_or_skip(
+        self,
+        msg: RunMessage,
+        token: str,
+        d: Decision,
+        record: ScheduleRecord | None,
+        checks: list[dict[str, Any]],
+    ) -> Outcome:
+        checks.append(d.as_dict())
+        if d.action is Action.SKIP:
+            return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
+        n = self.life.defer(msg.run_id, msg.schedule_id, token, d.reason, d.countdown_s, d.check)
+        if n is None:
+            reason = f"not deferred: the run changed meanwhile ({d.reason})"
+            return Outcome(None, reason, check=d.check)
+        self.life.update(msg.run_id, checks=checks)
+        return Outcome(
+            RunStatus.DEFERRED, d.reason, d.countdown_s, d.check, record=record, deferrals=n
+        )
+
+    # ---- the checks -----------------------------------------------------------------------
+    def check(self, msg: RunMessage) -> Prepared | Outcome:
+        """Run checks 1-6; a Prepared run holds the lock and is ``running``."""
+        t0 = time.perf_counter()
+        token = attempt_token(msg.run_id)
+        claim = self.life.claim(
+            msg.run_id,
+            msg.schedule_id,
+            msg.tenant_id,
+            token,
+            msg.worker,
+            msg.trigger,
+            msg.fire_time,
+        )
+        record = schedule_record(claim.schedule)
+        checks: list[dict[str, Any]] = []
+        if claim.code == "duplicate":
+            return Outcome(None, "refused: this run is running on another worker", check="run_id")
+        if claim.code == "done":
+            reason = f"refused: this run already ended ({claim.detail})"
+            return Outcome(None, reason, check="run_id")
+        if claim.code == "stale":
+            return self.end(
+                msg,
+                claim.detail,
+                RunStatus.LOST,
+                "the worker running it stopped (its run lock expired); redelivered message",
+                record,
+                "run_id",
+                stop="lost",
+            )
+        checks.append({"check": "run_id", "ok": True})
+        forced = claim.run.get("forced") == "1"
+        deferrals = int(claim.run.get("deferrals") or 0)
+        grace_s = (
+            record.config.misfire_grace_s if record else self.settings.beat_default_grace_s
+        )
+        origin = msg.fire_time or _float(claim.run.get("fire_time")) or _float(
+            claim.run.get("queued_at")
+        ) or claim.now
+        deadline = origin + grace_s
+        if claim.code == "locked":
+            policy = record.config.concurrency_policy if record else None
+            d = safety.check_lock_busy(
+                policy or ConcurrencyPolicy.SKIP,
+                holder_run_id(claim.detail),
+                claim.now,
+                deadline,
+                self.settings.defer_backoff_s,
+                deferrals,
+            )
+            return self._defer_or_skip(msg, "", d, record, checks)
+        checks.append({"check": "run_lock", "ok": True})
+        return self._after_lock(msg, token, claim, record, checks, forced, deadline, deferrals, t0)
+
+    def _after_lock(
+        self,
+        msg: RunMessage,
+        token: str,
+        claim: Claim,
+        record: ScheduleRecord | None,
+        checks: list[dict[str, Any]],
+        forced: bool,
+        deadline: float,
+        deferrals: int,
+        t0: float,
+    ) -> Prepared | Outcome:
+        d = safety.check_schedule(
+            record is not None, record.status if record else None, claim.switch_on
+        )
+        if not d.ok or record is None:
+            checks.append(d.as_dict())
+            return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
+        checks.append(d.as_dict())
+        controls = record.config.safety_controls
+        d = safety.check_cooldown(
+            record.counters.get("consecutive_failures", 0),
+            record.last_failure_at,
+            controls,
+            claim.now,
+            forced,
+        )
+        checks.append(d.as_dict())
+        if not d.ok:
+            return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
+        limits = safety.effective_limits(
+            controls, self.settings.worker_max_memory_mb, self.settings.worker_max_cpu_percent
+        )
+        d = safety.check_resources(
+            self.monitor.reading(),
+            limits,
+            claim.now,
+            deadline,
+            self.settings.defer_backoff_s,
+            deferrals,
+        )
+        if not d.ok:
+            return self._defer_or_skip(msg, token, d, record, checks)
+        checks.append(d.as_dict())
+        cfg = record.config
+        learner_path = resolve_learner_path(cfg.learner, self.settings.learner)
+        try:
+            learner = load_learner(learner_path, cfg.learner_options)
+        except LearnerError as exc:
+            checks.append({"check": "learner", "ok": False, "detail": str(exc)})
+            return self.end(
+                msg, token, RunStatus.FAILED, str(exc), record, "learner",
+                checks=checks, learner=learner_path, error=str(exc),
+            )
+        ctx = RunContext(
+            tenant_id=msg.tenant_id,
+            schedule_id=msg.schedule_id,
+            run_id=msg.run_id,
+            model_dir=str(
+                cfg.learner_options.get("model_dir")
+                or Path(self.settings.state_dir) / "models" / msg.tenant_id / msg.schedule_id
+            ),
+            options=dict(cfg.learner_options),
+            forced=forced,
+        )
+        try:
+            available = int(learner.count_available_data(ctx))
+        except Exception as exc:
+            reason = f"count_available_data failed: {type(exc).__name__}: {exc}"
+            checks.append({"check": "data", "ok": False, "detail": reason})
+            return self.end(
+                msg, token, RunStatus.FAILED, reason, record, "data",
+                checks=checks, learner=learner_path, error=reason,
+            )
+        d = safety.check_data(available, controls, forced)
+        checks.append(d.as_dict())
+        if not d.ok:
+            return self.end(
+                msg, token, RunStatus.SKIPPED, d.reason, record, d.check,
+                checks=checks, data_count=available, learner=learner_path,
+            )
+        return Prepared(
+            msg=msg,
+            token=token,
+            record=record,
+            learner_path=learner_path,
+            learner=learner,
+            ctx=replace(ctx, max_samples=d.max_samples),
+            limits=limits,
+            checks=checks,
+            data_count=available,
+            prerun_ms=(time.perf_counter() - t0) * 1000.0,
+            forced=forced,
+            started_at=claim.now,
+        )
+

@@ -1,0 +1,84 @@
+"""The Celery task ``tasksched.train``: one training run on this worker.
+
+Arguments are ids only (``tenant_id``, ``schedule_id``, ``run_id``, ``fire_time``,
+``trigger``); the task id is the run id. Options: ``acks_late`` and
+``reject_on_worker_lost`` (a lost worker's run is redelivered, then recognised as lost),
+retries without limit for deferrals (each is bounded by the run's misfire grace), and
+Celery time limits as a backstop above the worker's own enforcement (``tasks/supervisor.py``);
+a caller may set per-call limits (``trigger_training`` does, from the schedule's config).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from celery import Task
+
+from tasksched.celery import TRAIN_TASK, app
+from tasksched.handle import time_limits_s
+from tasksched.resources import HostMonitor
+from tasksched.settings import get_settings
+from tasksched.store import Store
+from tasksched.tasks import heartbeat as _heartbeat  # noqa: F401 - registers worker signals
+from tasksched.tasks.prerun import RunMessage
+from tasksched.tasks.run_steps import RunPipeline
+
+__all__ = ["pipeline", "train"]
+
+_PIPELINE: tuple[int, RunPipeline] | None = None
+
+
+def pipeline() -> RunPipeline:
+    """This process's pipeline (store, host monitor), made on first use and after a fork."""
+    global _PIPELINE
+    if _PIPELINE is None or _PIPELINE[0] != os.getpid():
+        settings = get_settings()
+        store = Store(settings=settings)
+        monitor = HostMonitor.get(settings.worker_cpu_sample_s)
+        _PIPELINE = (os.getpid(), RunPipeline(store, settings, monitor))
+    return _PIPELINE[1]
+
+
+_SOFT_S, _HARD_S = time_limits_s(
+    float(get_settings().max_training_time_s), get_settings().training_kill_grace_s
+)
+
+
+@app.task(  # type: ignore[untyped-decorator,misc]
+    name=TRAIN_TASK,
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+    soft_time_limit=_SOFT_S,
+    time_limit=_HARD_S,
+)
+def train(
+    self: Task,
+    tenant_id: str,
+    schedule_id: str,
+    run_id: str,
+    fire_time: float | None = None,
+    trigger: str = "cron",
+    **_ignored: Any,
+) -> dict[str, Any]:
+    """Run the pre-run checks, train, gate and record the outcome of ``run_id``."""
+    msg = RunMessage(
+        tenant_id=tenant_id,
+        schedule_id=schedule_id,
+        run_id=run_id,
+        fire_time=float(fire_time) if fire_time is not None else None,
+        trigger=trigger,
+        worker=str(self.request.hostname or socket.gethostname()),
+    )
+    outcome = pipeline().run(msg)
+    if outcome.countdown_s > 0:
+        # Re-queued with a delay: any worker (maybe a bigger one) may take it.
+        raise self.retry(countdown=outcome.countdown_s, max_retries=None)
+    return {
+        "run_id": run_id,
+        "status": outcome.status.value if outcome.status else "refused",
+        "reason": outcome.reason,
+    }
