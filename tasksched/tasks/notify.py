@@ -17,9 +17,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from celery.signals import worker_init
+
 from tasksched.celery import NOTIFY_TASK, app
 from tasksched.errors import NotFoundError, NotificationError
-from tasksched.logs import log_event
+from tasksched.logs import configure_logging, log_event
 from tasksched.models import NotificationConfig, NotificationEvent, NotificationType
 from tasksched.notify.dispatch import backoff_s, deliver, redact
 from tasksched.notify.events import build_payload, make_payload
@@ -124,6 +126,15 @@ def emit_event(
 
 
 # ---- the worker side ---------------------------------------------------------------------
+def _json_logs(**_: Any) -> None:
+    # The log channel's lines are structured: a worker that runs this task logs JSON
+    # (idempotent, so the training side may call it too).
+    configure_logging("INFO")
+
+
+worker_init.connect(_json_logs, weak=False)
+
+
 @lru_cache(maxsize=1)
 def _worker_store() -> Store:
     return Store(settings=get_settings())
@@ -255,10 +266,11 @@ def notify(
     )
     if out["status"] == "retry":
         countdown = backoff_s(attempt, settings.notify_backoff_s, settings.notify_backoff_max_s)
+        error = str(out["error"]).removeprefix(f"{channel}: ")
         raise self.retry(
             countdown=countdown,
             max_retries=settings.notify_max_retries,
-            exc=NotificationError(channel, str(out["error"])),
+            exc=NotificationError(channel, error),
         )
     return str(out["status"])
 

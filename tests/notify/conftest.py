@@ -9,6 +9,7 @@ import ipaddress
 import json
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -262,6 +263,7 @@ def start_hook(secret: str | None = None, script: list[int] | None = None) -> Ho
                         "json": json.loads(body),
                         "signature_valid": valid,
                         "status": status,
+                        "at": time.monotonic(),
                     }
                 )
             reply = b'{"ok": true}' if status < 300 else b"nope"
