@@ -62,6 +62,7 @@ class Settings:
     notify_backoff_max_s: float = 300.0
     smtp_timeout_s: float = 30.0
     smtp_ca_file: str = ""  # extra CA bundle (PEM) trusted for SMTP TLS, e.g. a private relay
+    webhook_ca_file: str = ""  # CA bundle (PEM) for https webhooks; empty: certifi's
     # api
     api_keys: str = field(default="", repr=False)
     api_host: str = "127.0.0.1"
