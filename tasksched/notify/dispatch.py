@@ -58,7 +58,8 @@ def deliver(
     if channel is NotificationType.WEBHOOK:
         from tasksched.notify import webhook
 
-        return webhook.send(payload, config, allow_private=settings.webhook_allow_private)
+        return webhook.send(payload, config, allow_private=settings.webhook_allow_private,
+                            ca_file=settings.webhook_ca_file or None)
     if channel is NotificationType.MEMORY:
         from tasksched.notify import feed
 

@@ -141,10 +141,9 @@ def build_headers(
 
 
 def _safe_url(url: str) -> str:
-    # Query strings often carry tokens: keep them out of errors and logs.
+    # Query strings and user info often carry tokens: keep them out of errors and logs.
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}" \
-        f"{parts.path}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def send(
@@ -152,8 +151,12 @@ def send(
     config: NotificationConfig,
     allow_private: bool = False,
     now: float | None = None,
+    ca_file: str | None = None,
 ) -> str:
-    """POST the event; raises NotificationError (retryable or not)."""
+    """POST the event; raises NotificationError (retryable or not).
+
+    TLS verifies against certifi's CAs, or ``ca_file`` (PEM) when given.
+    """
     url = config.webhook_url
     if not url:
         raise NotificationError(CHANNEL, "no webhook_url", retryable=False)
@@ -173,7 +176,7 @@ def send(
         try:
             resp = session.post(
                 url, data=body, headers=headers, timeout=config.webhook_timeout,
-                allow_redirects=False,
+                allow_redirects=False, verify=ca_file or True,
             )
         except requests.exceptions.SSLError as exc:
             raise NotificationError(CHANNEL, f"TLS error with {safe}: {exc}", False) from None

@@ -218,6 +218,8 @@ class Hook:
 
     port: int
     secret: str | None = None
+    scheme: str = "http"
+    host: str = "127.0.0.1"
     script: list[int] = field(default_factory=lambda: [200])
     requests: list[dict[str, Any]] = field(default_factory=list)
     echo_auth: bool = False  # answer errors with the Authorization header (a careless server)
@@ -226,7 +228,7 @@ class Hook:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook?token=q-secret-123"
+        return f"{self.scheme}://{self.host}:{self.port}/hook?token=q-secret-123"
 
     def next_status(self) -> int:
         with self.lock:
@@ -238,9 +240,15 @@ class Hook:
             self.server.server_close()
 
 
-def start_hook(secret: str | None = None, script: list[int] | None = None) -> Hook:
-    """Start a receiver on a free port, serving in a thread."""
-    hook = Hook(port=free_port(), secret=secret, script=list(script or [200]))
+def start_hook(
+    secret: str | None = None,
+    script: list[int] | None = None,
+    certs: Certs | None = None,
+    host: str = "127.0.0.1",
+) -> Hook:
+    """Start a receiver on a free port, serving in a thread (HTTPS with ``certs``)."""
+    hook = Hook(port=free_port(), secret=secret, script=list(script or [200]),
+                scheme="https" if certs else "http", host=host)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -279,8 +287,12 @@ def start_hook(secret: str | None = None, script: list[int] | None = None) -> Ho
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    hook.server = ThreadingHTTPServer(("127.0.0.1", hook.port), Handler)
+    hook.server = ThreadingHTTPServer((host, hook.port), Handler)
     hook.server.daemon_threads = True
+    if certs is not None:
+        hook.server.socket = certs.server_context().wrap_socket(
+            hook.server.socket, server_side=True
+        )
     server = hook.server
     threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02), daemon=True).start()
     return hook
@@ -291,8 +303,13 @@ def hook_factory() -> Iterator[Any]:
     """Start HTTP receivers on demand; every one is stopped after the test."""
     started: list[Hook] = []
 
-    def factory(secret: str | None = None, script: list[int] | None = None) -> Hook:
-        hook = start_hook(secret, script)
+    def factory(
+        secret: str | None = None,
+        script: list[int] | None = None,
+        certs: Certs | None = None,
+        host: str = "127.0.0.1",
+    ) -> Hook:
+        hook = start_hook(secret, script, certs, host)
         started.append(hook)
         return hook
 

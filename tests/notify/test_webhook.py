@@ -12,7 +12,7 @@ from tasksched.models import NotificationConfig, NotificationEvent
 from tasksched.notify import webhook
 from tasksched.notify.events import make_payload
 from tests.helpers import free_port
-from tests.notify.conftest import HEADER_SECRET, WEBHOOK_SECRET
+from tests.notify.conftest import HEADER_SECRET, WEBHOOK_SECRET, Certs
 
 
 def payload() -> dict[str, Any]:
@@ -130,3 +130,42 @@ def test_body_is_the_signed_compact_json() -> None:
     body = webhook.body_bytes(p)
     assert json.loads(body) == json.loads(json.dumps(p))
     assert body == webhook.body_bytes(dict(reversed(list(p.items()))))  # keys sorted
+
+
+def test_https_by_name_is_pinned_to_the_checked_address_and_verified(
+    hook_factory: Any, certs: Certs
+) -> None:
+    hook = hook_factory(secret=WEBHOOK_SECRET, certs=certs)
+    url = f"https://localhost:{hook.port}/hook"
+    cfg = config(url, webhook_secret=WEBHOOK_SECRET)
+    detail = webhook.send(payload(), cfg, allow_private=True, ca_file=str(certs.ca_file))
+    assert detail.startswith("HTTP 200")
+    assert hook.requests[0]["signature_valid"] is True
+    assert hook.requests[0]["headers"]["Host"] == f"localhost:{hook.port}"
+    # Without the private CA the certificate is not trusted: not retried.
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), cfg, allow_private=True)
+    assert err.value.retryable is False and "TLS" in str(err.value)
+
+
+def test_https_certificate_must_match_the_url_host(hook_factory: Any, certs: Certs) -> None:
+    # The certificate names localhost and 127.0.0.1, not 127.0.0.2.
+    hook = hook_factory(certs=certs, host="127.0.0.2")
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), config(hook.url), allow_private=True, ca_file=str(certs.ca_file))
+    assert err.value.retryable is False and "TLS" in str(err.value)
+    assert hook.requests == []
+
+
+def test_pinned_adapter_connects_to_the_checked_address_not_to_dns(hook_factory: Any) -> None:
+    # "receiver.invalid" cannot resolve: the request reaches the server only because the
+    # adapter connects to the address checked earlier.
+    import requests
+
+    hook = hook_factory()
+    with requests.Session() as session:
+        session.trust_env = False
+        session.mount("http://", webhook.PinnedAdapter("127.0.0.1", "receiver.invalid"))
+        resp = session.post(f"http://receiver.invalid:{hook.port}/hook", data=b"{}", timeout=5)
+    assert resp.status_code == 200
+    assert hook.requests[0]["headers"]["Host"] == f"receiver.invalid:{hook.port}"
