@@ -120,6 +120,11 @@ class PinnedAdapter(HTTPAdapter):
             pool_kwargs["assert_hostname"] = self._hostname
         return host_params, pool_kwargs
 
+    def add_headers(self, request: requests.PreparedRequest, **kwargs: Any) -> None:
+        """Keep the URL's host in ``Host`` (the connection itself goes to the address)."""
+        if "Host" not in request.headers and request.url:
+            request.headers["Host"] = urlsplit(request.url).netloc.rpartition("@")[2]
+
 
 def build_headers(
     payload: Mapping[str, Any], config: NotificationConfig, body: bytes, now: float
@@ -166,7 +171,6 @@ def send(
     address = pick_address(host, port, allow_private)
     body = body_bytes(payload)
     headers = build_headers(payload, config, body, time.time() if now is None else now)
-    headers["Host"] = parts.netloc.rpartition("@")[2]
     safe = _safe_url(url)
     with requests.Session() as session:
         session.trust_env = False
