@@ -197,11 +197,12 @@ class RunPipeline:
             "training_s": round(result.duration_s, 3),
         }
         if backup is not None:
-            facts["backup"] = backup
+            facts["backup_ref"] = backup
         if result.outcome != "ok":
             return self._fail(
                 p, self._why(result, p), backup,
-                stop=result.outcome, error=result.error or None, **facts,
+                stop=result.outcome if result.outcome in _STOPS else None,
+                error=result.error or None, **facts,
             )
         try:
             ev = gates.Evaluation.from_any(result.evaluation)
