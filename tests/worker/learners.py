@@ -34,7 +34,8 @@ class Scripted:
 
     def _log(self, ctx: RunContext, call: str, **info: Any) -> None:
         with open(self._dir(ctx) / "calls.log", "a") as fh:
-            fh.write(json.dumps({"call": call, "run_id": ctx.run_id, "pid": os.getpid(), **info}) + "\n")
+            entry = {"call": call, "run_id": ctx.run_id, "pid": os.getpid(), **info}
+            fh.write(json.dumps(entry) + "\n")
 
     def _fail(self, where: str) -> None:
         if self.o.get("fail") == where:

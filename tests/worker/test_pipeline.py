@@ -227,7 +227,7 @@ def test_data_minimum_skips_unless_forced_and_maximum_caps(rig: Rig) -> None:
     assert train[-1]["forced"] is True and train[-1]["max_samples"] is None
     big = rig.schedule({"count": 50000})
     rig.run(big)
-    assert [c for c in rig.calls(big) if c["call"] == "train"][0]["max_samples"] == 10000
+    assert next(c for c in rig.calls(big) if c["call"] == "train")["max_samples"] == 10000
 
 
 def test_cooldown_entry_skip_force_and_expiry(rig: Rig) -> None:
@@ -289,7 +289,7 @@ def test_run_lock_held_by_another_run(rig: Rig, policy: str, status: str) -> Non
     life = RunLifecycle(rig.store)
     rig.store.runs.add("busy", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
     assert life.claim("busy", sid, "acme", attempt_token("busy"), "w0", "cron", None).claimed
-    outcome, run = rig.run(sid)
+    _, run = rig.run(sid)
     assert run["status"] == status
     assert "holds the run lock (busy)" in run["reason"]
     assert rig.calls(sid) == []  # never ran beside the other one

@@ -64,7 +64,10 @@ def test_cooldown_until_uses_current_config() -> None:
 
 
 @pytest.mark.parametrize(
-    ("budget_mb", "worker_cap_mb", "available_mb", "cpu", "cpu_limit", "worker_cpu", "action", "words"),
+    (
+        "budget_mb", "worker_cap_mb", "available_mb", "cpu", "cpu_limit", "worker_cpu", "action",
+        "words",
+    ),
     [
         (1000, 0, 8000, 10.0, 80, 0, Action.START, ""),
         (1000, 4000, 8000, 10.0, 80, 0, Action.START, ""),
