@@ -239,14 +239,15 @@ class Stack:
         self._wait(self.manager.store.ping, "redis", self.redis)
         self._write_env_file()
         python = sys.executable
-        self._spawn(
+        node = f"embedded-{os.getpid()}"
+        worker = self._spawn(
             "worker",
             [python, "-m", "celery", "-A", "tasksched", "worker",
              "-Q", f"{settings.training_queue},{settings.notifications_queue}",
-             "-n", f"embedded-{os.getpid()}@%h", "-c", str(self.options.worker_concurrency),
+             "-n", f"{node}@%h", "-c", str(self.options.worker_concurrency),
              "-l", "INFO"],
         )  # fmt: skip
-        self._spawn(
+        beat = self._spawn(
             "beat",
             [python, "-m", "celery", "-A", "tasksched", "beat", "-l", "INFO",
              "--schedule", str(self.state_dir / "celerybeat-schedule")],
@@ -257,7 +258,11 @@ class Stack:
              "--port", str(port)],
         )  # fmt: skip
         self._wait(self._api_healthy, "api", api)
-        self.log(f"api:    {self.api_url}/docs")
+        self.log(f"api:    {self.api_url}/api/scheduler/docs")
+        control = self.manager.store.control
+        self._wait(lambda: any(h.startswith(node + "@") for h in control.workers()), "worker",
+                   worker)  # fmt: skip
+        self._wait(lambda: control.beat_health().get("leader"), "beat", beat)
         self.log(f"logs:   {self.state_dir / 'logs'}")
 
     def _prepare_dirs(self) -> None:
