@@ -5,8 +5,9 @@
   ``X-Tasksched-Event``, ``X-Tasksched-Event-Id``, ``X-Tasksched-Timestamp`` (epoch seconds
   of this attempt) and, when ``webhook_secret`` is set,
   ``X-Tasksched-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
-* 2xx is success; 429, 5xx and network errors are retryable; 3xx (redirects are not
-  followed) and other 4xx are not.
+* 2xx is success; 429, 5xx and network errors are retryable (a ``Retry-After`` answer
+  lengthens the next delay, up to the backoff cap); 3xx (redirects are not followed) and
+  other 4xx are not.
 * The host is resolved here and every address it resolves to must be public (not private,
   loopback, link-local, multicast, reserved, ...) unless ``allow_private``; the request then
   goes to the checked address (TLS still verifies the host name), so a DNS answer that
@@ -36,6 +37,30 @@ CHANNEL = "webhook"
 SIGNATURE_HEADER = "X-Tasksched-Signature"
 TIMESTAMP_HEADER = "X-Tasksched-Timestamp"
 USER_AGENT = "tasksched-webhook/1"
+
+
+class WebhookError(NotificationError):
+    """A failed delivery; ``retry_after_s`` is the receiver's ``Retry-After`` (seconds)."""
+
+    def __init__(self, message: str, retryable: bool, retry_after_s: float | None = None):
+        self.retry_after_s = retry_after_s
+        super().__init__(CHANNEL, message, retryable)
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        from email.utils import parsedate_to_datetime
+
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def body_bytes(payload: Mapping[str, Any]) -> bytes:
@@ -191,8 +216,9 @@ def send(
             ) from None
         status = resp.status_code
         snippet = " ".join(resp.text[:200].split())
+        wait_s = retry_after_s(resp.headers.get("Retry-After"))
     if 200 <= status < 300:
         return f"HTTP {status} from {safe}"
     retryable = status == 429 or status >= 500
     why = "redirects are not followed" if 300 <= status < 400 else snippet
-    raise NotificationError(CHANNEL, f"HTTP {status} from {safe}: {why}", retryable=retryable)
+    raise WebhookError(f"HTTP {status} from {safe}: {why}", retryable, wait_s)

@@ -173,6 +173,7 @@ def run_notification(
     """
     notes = NotificationStore(store)
     started = time.monotonic()
+    hint_s: float | None = None
     payload = notes.load_payload(event_id)
     secrets: list[str] = []
     base: dict[str, Any] = {"channel": channel, "attempts": attempt}
@@ -186,6 +187,7 @@ def run_notification(
         detail = deliver(NotificationType(channel), payload, cfg, store)
     except NotificationError as exc:
         error, retryable = redact(str(exc), secrets), exc.retryable
+        hint_s = getattr(exc, "retry_after_s", None)
     except Exception as exc:  # any channel bug is a failed send, not a crash
         error, retryable = redact(f"{type(exc).__name__}: {exc}", secrets), True
     else:
@@ -195,6 +197,8 @@ def run_notification(
         notes.count(counters.SENT, channel)
         return out
     out = {**base, "error": error, "duration_s": round(time.monotonic() - started, 3)}
+    if hint_s is not None:
+        out["retry_after_s"] = hint_s
     payload = payload or {}
     ids = {
         "event_id": event_id,
@@ -266,6 +270,9 @@ def notify(
     )
     if out["status"] == "retry":
         countdown = backoff_s(attempt, settings.notify_backoff_s, settings.notify_backoff_max_s)
+        if out.get("retry_after_s") is not None:  # the receiver asked for a longer pause
+            wanted_s = min(float(out["retry_after_s"]), settings.notify_backoff_max_s)
+            countdown = max(countdown, wanted_s)
         error = str(out["error"]).removeprefix(f"{channel}: ")
         raise self.retry(
             countdown=countdown,

@@ -223,6 +223,7 @@ class Hook:
     script: list[int] = field(default_factory=lambda: [200])
     requests: list[dict[str, Any]] = field(default_factory=list)
     echo_auth: bool = False  # answer errors with the Authorization header (a careless server)
+    retry_after: str | None = None  # a Retry-After header on 429/503 answers
     server: ThreadingHTTPServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -280,6 +281,8 @@ def start_hook(
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+            if hook.retry_after is not None and status in (429, 503):
+                self.send_header("Retry-After", hook.retry_after)
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
             self.wfile.write(reply)

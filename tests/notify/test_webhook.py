@@ -169,3 +169,20 @@ def test_pinned_adapter_connects_to_the_checked_address_not_to_dns(hook_factory:
         resp = session.post(f"http://receiver.invalid:{hook.port}/hook", data=b"{}", timeout=5)
     assert resp.status_code == 200
     assert hook.requests[0]["headers"]["Host"] == f"receiver.invalid:{hook.port}"
+
+
+def test_retry_after_is_reported(hook_factory: Any) -> None:
+    hook = hook_factory(script=[429])
+    hook.retry_after = "7"
+    with pytest.raises(webhook.WebhookError) as err:
+        webhook.send(payload(), config(hook.url), allow_private=True)
+    assert err.value.retryable is True and err.value.retry_after_s == 7.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), ("120", 120.0), ("soon", None),
+     ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_parsing(value: str | None, expected: float | None) -> None:
+    assert webhook.retry_after_s(value) == expected

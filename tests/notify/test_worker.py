@@ -138,6 +138,17 @@ def test_webhook_failing_twice_then_succeeding_is_retried(env: Env, hook_factory
     env.assert_no_secret_in_output()
 
 
+def test_retry_after_lengthens_the_pause_up_to_the_cap(env: Env, hook_factory: Any) -> None:
+    hook = hook_factory(script=[429, 200])
+    hook.retry_after = "30"
+    rec = schedule(env, types=["webhook"], webhook_url=hook.url)
+    emit_event(env.store, NotificationEvent.RUN_SUCCEEDED, rec, {"run_id": f"{rec.id}-9"})
+    out = outcome(env, "webhook")
+    assert out["status"] == "sent" and out["attempts"] == 2
+    gap = hook.requests[1]["at"] - hook.requests[0]["at"]
+    assert gap >= 0.4  # TASKSCHED_NOTIFY_BACKOFF_MAX_S here; the plain backoff is 0.05-0.1
+
+
 def test_client_error_is_not_retried(env: Env, hook_factory: Any) -> None:
     hook = hook_factory(script=[400])
     rec = schedule(env, types=["webhook"], webhook_url=hook.url)
