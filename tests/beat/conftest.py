@@ -107,14 +107,14 @@ class BeatProcs:
         self.redis_url = redis_url
         self.procs: list[Proc] = []
 
-    def start(self, name: str = "beat", lease_s: float = 2.0, **env: str) -> Proc:
+    def start(
+        self, name: str = "beat", lease_s: float = 2.0, own_app: bool = False, **env: str
+    ) -> Proc:
+        """``celery -A tasksched beat``; with ``own_app`` a user's app with ``-S``."""
+        app = ["-A", "tests.beat.celery_app", "beat", "-S", "tasksched.beat:RedisScheduler"]
         args = [
             *_celery(),
-            "-A",
-            "tests.beat.celery_app",
-            "beat",
-            "-S",
-            "tasksched.beat:RedisScheduler",
+            *(app if own_app else ["-A", "tasksched", "beat"]),
             "-l",
             "INFO",
             "--schedule",

@@ -159,7 +159,7 @@ def test_redis_restart_with_aof_under_a_running_beat(tmp_path: Path) -> None:
 def test_the_global_switch_with_a_running_beat(
     beats: BeatProcs, real_store: Store, redis_url: str
 ) -> None:
-    beats.start("switch")
+    beats.start("switch", own_app=True)  # a user's own Celery app with -S
     wait_for(lambda: _leader(real_store), 15, what="a leader")
     mgr = SchedulerManager(store=real_store)
     sid = mgr.create_training_schedule(
