@@ -228,34 +228,39 @@ def import_(file: str, tenant_id: str | None, replace: bool) -> None:
 )
 @click.option("--tenant", "tenant_id", help="Tenant scope.")
 @click.option("--timeout-s", default=30.0, show_default=True, help="How long to wait.")
+@click.option("--inline", is_flag=True, help="Send from this process, not a notifications worker.")
 @JSON_OPTION
 def test_notification(
     schedule_id: str | None,
     config_json: str | None,
     tenant_id: str | None,
     timeout_s: float,
+    inline: bool,
     as_json: bool,
 ) -> None:
-    """Send a test event through a schedule's channels (or an ad-hoc config)."""
+    """Send a test event through a schedule's channels (or an ad-hoc config).
+
+    Exit code 0 when every channel sent it (or skipped it), 1 when one failed or did not
+    answer in time.
+    """
     config = parse_json_object("config", config_json)
     if schedule_id is None and config is None:
         raise ValidationError("schedule", "give --schedule or --config")
     send = require_manager_method("send_test_notification")
     result = send(
-        schedule_id=schedule_id, config=config, tenant_id=tenant_id, timeout_s=timeout_s
-    )
+        schedule_id=schedule_id, config=config, tenant_id=tenant_id, timeout_s=timeout_s,
+        inline=inline,
+    )  # fmt: skip
+    channels = result.get("channels", {}) if isinstance(result, dict) else {}
     if as_json:
         echo_json(result)
-        return
-    channels = result.get("channels", result) if isinstance(result, dict) else result
-    if isinstance(channels, dict):
-        rows = []
-        for name, outcome in channels.items():
-            if isinstance(outcome, dict):
-                rows.append([name, outcome.get("status") or outcome.get("ok"),
-                             outcome.get("error") or outcome.get("detail")])
-            else:
-                rows.append([name, outcome, None])
-        click.echo(table(("CHANNEL", "RESULT", "DETAIL"), rows))
     else:
-        echo_json(result)
+        rows = [
+            [name, o.get("status"), o.get("error") or o.get("detail")]
+            for name, o in channels.items()
+            if isinstance(o, dict)
+        ]
+        click.echo(table(("CHANNEL", "STATUS", "DETAIL"), rows))
+    if any(not isinstance(o, dict) or o.get("status") in ("failed", "pending")
+           for o in channels.values()):  # fmt: skip
+        sys.exit(EXIT_RUN_NOT_OK)

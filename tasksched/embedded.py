@@ -266,7 +266,7 @@ class Stack:
         self.log(f"logs:   {self.state_dir / 'logs'}")
 
     def _prepare_dirs(self) -> None:
-        for sub in ("", "redis", "logs", "models"):
+        for sub in ("", "redis", "logs"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
 
@@ -374,7 +374,6 @@ class Stack:
             self.options.demo_cron,
             {
                 "learner": DEMO_LEARNER,
-                "learner_options": {"model_dir": str(self.state_dir / "models")},
                 "safety_controls": {"level": "permissive"},
                 "notifications": {"types": ["log", "memory"]},
                 "misfire_policy": "skip",

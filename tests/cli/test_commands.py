@@ -123,3 +123,13 @@ def test_installed_script(invoke_process: Invoke) -> None:
     for command in ("up", "api", "schedule", "run", "status", "cron", "export", "import",
                     "test-notification"):  # fmt: skip
         assert f"  {command} " in helped.stdout, command
+
+
+def test_run_wait_times_out_without_a_worker(invoke: Invoke, redis_url: str) -> None:
+    sid = _manager(redis_url).create_training_schedule("acme", "nobody runs it", "0 3 * * *")
+    res = invoke("run", sid, "--wait", "--timeout-s", "0.5")
+    assert res.exit_code == 4
+    assert res.err_lines[0].split()[2] == "queued"
+    assert res.err_lines[-1].startswith("Error: timeout_s: run ")
+    run_id = res.err_lines[0].split()[1]
+    assert _manager(redis_url).get_run(run_id)["status"] == "queued"
