@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from celery.exceptions import Retry
 from celery.signals import worker_init
 
 from tasksched.celery import NOTIFY_TASK, app
@@ -274,12 +275,42 @@ def notify(
             wanted_s = min(float(out["retry_after_s"]), settings.notify_backoff_max_s)
             countdown = max(countdown, wanted_s)
         error = str(out["error"]).removeprefix(f"{channel}: ")
-        raise self.retry(
-            countdown=countdown,
-            max_retries=settings.notify_max_retries,
-            exc=NotificationError(channel, error),
-        )
+        try:
+            self.retry(
+                countdown=countdown,
+                max_retries=settings.notify_max_retries,
+                exc=NotificationError(channel, error),
+            )
+        except Retry:
+            raise
+        except Exception as exc:  # the retry could not be queued (broker down)
+            _retry_lost(store, event_id, channel, schedule_id, attempt, error, exc)
+            return "dead"
     return str(out["status"])
+
+
+def _retry_lost(
+    store: Store,
+    event_id: str,
+    channel: str,
+    schedule_id: str | None,
+    attempt: int,
+    error: str,
+    exc: Exception,
+) -> None:
+    # Rather a dead letter now than a retry that silently never happens.
+    ids = {"event_id": event_id, "channel": channel, "schedule_id": schedule_id}
+    log_event(logger, logging.ERROR, "notification retry could not be queued", **ids,
+              attempts=attempt, error=error, retry_error=f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(Exception):  # Redis may be down along with the broker
+        payload = NotificationStore(store).load_payload(event_id) or {}
+        NotificationStore(store).add_dead_letter(
+            {**ids, "event": payload.get("event"), "tenant_id": payload.get("tenant_id"),
+             "correlation_id": payload.get("correlation_id"), "run_id": payload.get("run_id"),
+             "error": f"{error} (and the retry could not be queued: {type(exc).__name__})",
+             "attempts": attempt, "retryable": True, "time": time.time(),
+             "time_iso": _iso_now()}
+        )
 
 
 # ---- test sends --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from tasksched.manager import SchedulerManager
 from tasksched.models import AutonomousConfig, NotificationEvent, ScheduleSpec
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.notifications import NotificationStore
-from tasksched.tasks.notify import emit_event, run_notification
+from tasksched.tasks.notify import _retry_lost, emit_event, run_notification
 from tests.notify.conftest import HEADER_SECRET, SMTP_PASSWORD, SMTP_USER, WEBHOOK_SECRET
 
 
@@ -210,3 +210,13 @@ def test_test_send_without_a_worker_reports_pending(real_store: Store) -> None:
     report = SchedulerManager(store=real_store).send_test_notification(record.id, timeout_s=0.2)
     assert report["complete"] is False
     assert report["channels"]["log"]["status"] == "pending"
+
+
+def test_a_retry_that_cannot_be_queued_becomes_a_dead_letter(real_store: Store) -> None:
+    record = schedule(real_store, types=["webhook"], webhook_url="https://hooks.example.com/x")
+    event_id = stored_event(real_store, record, NotificationEvent.RUN_FAILED)
+    _retry_lost(real_store, event_id, "webhook", record.id, 2, "HTTP 503",
+                ConnectionError("broker down"))
+    [dead] = SchedulerManager(store=real_store).dead_letters()
+    assert dead["attempts"] == 2 and dead["event"] == "run_failed"
+    assert "HTTP 503" in dead["error"] and "retry could not be queued" in dead["error"]
