@@ -67,6 +67,8 @@ class Scripted:
         while time.monotonic() < deadline:
             time.sleep(0.02)
         self._fail("train")
+        if self.o.get("exit_code") is not None:
+            os._exit(int(self.o["exit_code"]))  # dies without a word (like a segfault)
         del ballast
         return "model.txt"
 
