@@ -64,6 +64,10 @@ class DispatchStats:
     lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
+_CRON, _CATCHUP = RunTrigger.CRON.value, RunTrigger.CATCHUP.value
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def plan_claims(
     due: Sequence[tuple[str, float]],
     rows: Sequence[Sequence[str | None]],
@@ -108,18 +112,16 @@ def plan_claims(
         claim = Claim(sid, score, version or "", plan.next_fire, tenant)
         for fire in plan.run:
             run_id = cron_run_id(sid, fire - offset)
-            trigger = RunTrigger.CATCHUP if now - fire > grace_s else RunTrigger.CRON
-            payload = json.dumps(
-                {
-                    "tenant_id": tenant,
-                    "schedule_id": sid,
-                    "run_id": run_id,
-                    "fire_time": fire,
-                    "trigger": trigger.value,
-                },
-                separators=(",", ":"),
-            )
-            claim.runs.append((run_id, fire, trigger.value, payload))
+            trigger = _CATCHUP if now - fire > grace_s else _CRON
+            kwargs = {
+                "tenant_id": tenant,
+                "schedule_id": sid,
+                "run_id": run_id,
+                "fire_time": fire,
+                "trigger": trigger,
+            }
+            claim.runs.append((run_id, fire, trigger, _dumps(kwargs)))
+            claim.kwargs.append(kwargs)
         for fire, reason in plan.missed:
             claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
         claims.append(claim)
@@ -223,9 +225,7 @@ class Dispatcher:
         return ref_now + (time.monotonic() - ref_mono)
 
     def _dispatch_batch(self, st: TickState) -> None:
-        ids = [sid for sid, _ in st.due]
-        rows = self.dispatch.read_timing(ids)
-        claims = plan_claims(st.due, rows, st.now, self.settings.beat_default_grace_s)
+        claims = plan_claims(st.due, st.timing, st.now, self.settings.beat_default_grace_s)
         if not self._check_lease("before claim"):
             return
         t0 = time.monotonic()
@@ -254,9 +254,7 @@ class Dispatcher:
             return
         self._outbox_dirty = True
         wanted = set(res.run_ids)
-        payloads = [
-            json.loads(p) for c in claims for (rid, _, _, p) in c.runs if rid in wanted
-        ]
+        payloads = [kw for c in claims for kw in c.kwargs if kw["run_id"] in wanted]
         if self._publish(payloads):
             self._outbox_dirty = False
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 __all__ = ["JsonFormatter", "configure_logging", "log_event"]
@@ -35,17 +35,27 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as a JSON line: fixed fields first, then the ``extra`` fields."""
         payload: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "ts": _iso_utc(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
+            if key not in _RESERVED and key[0] != "_":
                 payload[key] = value
         if record.exc_info:
             payload["exc_info"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str, separators=(",", ":"))
+        return _encode(payload)
+
+
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
+def _iso_utc(epoch_s: float) -> str:
+    """ISO 8601 in UTC with milliseconds, like datetime.isoformat(timespec="milliseconds")."""
+    whole = int(epoch_s)
+    ms = int((epoch_s - whole) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{ms:03d}+00:00"
 
 
 def configure_logging(level: str = "INFO") -> None:

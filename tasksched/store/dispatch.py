@@ -44,6 +44,7 @@ class TickState:
     head: float | None  # the earliest due score, None when the index is empty
     holder: str | None  # the lease holder's token
     due: list[tuple[str, float]] = field(default_factory=list)
+    timing: list[list[str | None]] = field(default_factory=list)  # TIMING_FIELDS of each due
 
 
 @dataclass
@@ -55,8 +56,10 @@ class Claim:
     version: str  # "" when the schedule hash is gone
     new_score: float | None  # None: drop from the due index
     tenant_id: str = ""
-    # (run id, fire time, trigger, outbox payload)
+    # (run id, fire time, trigger, outbox payload JSON)
     runs: list[tuple[str, float, str, str]] = field(default_factory=list)
+    # The task keyword arguments of each run, in the order of ``runs``.
+    kwargs: list[dict[str, Any]] = field(default_factory=list)
     # (run id, fire time, reason)
     missed: list[tuple[str, float, str]] = field(default_factory=list)
 
@@ -95,7 +98,8 @@ class DispatchStore:
     ) -> TickState:
         """Acquire or renew the lease, read the clock, the switch and (as leader) the due head.
 
-        Standbys only record that they are alive (``seen:<beat_id>`` in the health hash).
+        The due entries come with their schedules' timing fields (:data:`TIMING_FIELDS`), read
+        in the same script. Standbys only record that they are alive (``seen:<beat_id>``).
         """
         k = self._k
         res = self._s.scripts.run(
@@ -109,10 +113,14 @@ class DispatchStore:
                 beat_id,
                 _f(lease_s),
                 _f(max(3 * lease_s, 5.0)),
+                k.schedule(""),
+                *TIMING_FIELDS,
             ],
         )
-        due_flat = res[7:]
-        due = [(str(due_flat[i]), float(due_flat[i + 1])) for i in range(0, len(due_flat), 2)]
+        flat = res[7:]
+        stride = 2 + len(TIMING_FIELDS)
+        due = [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), stride)]
+        timing = [list(flat[i + 2 : i + stride]) for i in range(0, len(flat), stride)]
         return TickState(
             leader=int(res[0]) == 1,
             new_term=int(res[1]) == 1,
@@ -122,6 +130,7 @@ class DispatchStore:
             head=float(res[5]) if res[5] not in ("", None) else None,
             holder=str(res[6]) if res[6] else None,
             due=due,
+            timing=timing,
         )
 
     def release(self, token: str) -> bool:

@@ -3,9 +3,10 @@
 -- KEYS[5] beat health hash.
 -- ARGV[1] token, ARGV[2] lease ttl ms, ARGV[3] due limit, ARGV[4] now override ("" = TIME),
 -- ARGV[5] beat id, ARGV[6] lease seconds (for display), ARGV[7] seconds after which a silent
--- beat process is forgotten.
+-- beat process is forgotten, ARGV[8] schedule key prefix, ARGV[9..] timing field names.
 -- Returns {leader 0/1, new_term 0/1, fence, now, enabled 0/1, head score or "", holder,
---          due id, due score, ...}. Due entries are read only by the leader with the switch on.
+--          due id, due score, timing field values..., ...}. Due entries (read with their
+-- schedules' timing fields) only for the leader with the switch on and something due.
 local now
 if ARGV[4] ~= '' then
   now = tonumber(ARGV[4])
@@ -56,6 +57,13 @@ local out = {1, new_term, fence, now_s, enabled, head_score, holder}
 if enabled == 1 and tonumber(ARGV[3]) > 0 and head_score ~= '' and tonumber(head_score) <= now then
   local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_s, 'WITHSCORES', 'LIMIT', 0,
     tonumber(ARGV[3]))
-  for i = 1, #due do out[#out + 1] = due[i] end
+  local nf = #ARGV - 8
+  for i = 1, #due, 2 do
+    out[#out + 1] = due[i]
+    out[#out + 1] = due[i + 1]
+    -- The timing fields (ARGV[9..]); a missing one comes back as nil (false here).
+    local row = redis.call('HMGET', ARGV[8] .. due[i], unpack(ARGV, 9, 8 + nf))
+    for j = 1, nf do out[#out + 1] = row[j] end
+  end
 end
 return out

@@ -1,0 +1,238 @@
+"""Beat benchmark: idle tick cost, burst dispatch rate, memory, fire lateness.
+
+    .venv/bin/python bench/beat.py            # the issue's figures (1,000,000 schedules: minutes)
+    .venv/bin/python bench/beat.py --quick    # a smaller smoke run
+
+Against a real redis-server started here (free port), Redis also the broker; tasks are really
+published (kombu's Redis list ``training``), read back by this process.
+
+1. idle tick: N stored schedules, nothing due; median cost of ``Dispatcher.tick()`` (in process).
+   Goal: <= 1 ms.
+2. burst: N schedules due at the same second, a real ``celery -A tasksched beat`` process; time
+   from the due second until all N messages are in the broker. Goal: 10,000 within 1 s.
+3. memory: RSS of a real beat process with 10,000 vs 1,000,000 stored schedules.
+   Goal: within 50 MB.
+4. lateness: 1,000 schedules firing every second for 30 s; lateness = the time this process
+   pops the message from the broker minus its fire time (p50, p99, max).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+import redis  # noqa: E402
+
+from bench._machine import machine, median, pct, redis_server  # noqa: E402
+from tasksched.celery import create_app  # noqa: E402
+from tasksched.dispatcher import Dispatcher  # noqa: E402
+from tasksched.models import AutonomousConfig, ScheduleSpec  # noqa: E402
+from tasksched.publisher import CeleryPublisher  # noqa: E402
+from tasksched.settings import Settings  # noqa: E402
+from tasksched.store import Store  # noqa: E402
+
+
+def create(store: Store, n: int, cron: str, now: float | None = None) -> None:
+    """``n`` schedules sharing one config object (the store's fast path)."""
+    cfg = AutonomousConfig()
+    chunk = 50_000
+    for start in range(0, n, chunk):
+        specs = [
+            ScheduleSpec(tenant_id=f"t{i % 1000}", name=f"s{i}", cron_expression=cron, config=cfg)
+            for i in range(start, min(n, start + chunk))
+        ]
+        store.schedules.create_many(specs, now=now)
+
+
+def cron_at(epoch_s: int) -> str:
+    """A daily cron firing at the UTC second ``epoch_s`` (seconds field last)."""
+    t = datetime.fromtimestamp(epoch_s, UTC)
+    return f"{t.minute} {t.hour} * * * {t.second}"
+
+
+def start_beat(url: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
+    env.update(TASKSCHED_REDIS_URL=url, PYTHONUNBUFFERED="1")
+    schedule_file = Path(tempfile.mkdtemp(prefix="bench-beat-")) / "schedule"
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasksched", "beat", "-l", "INFO",
+         "--schedule", str(schedule_file)],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def wait_leader(store: Store, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if store.redis.get(store.keys.beat_lock):
+            return
+        time.sleep(0.05)
+    raise SystemExit("no beat leader came up")
+
+
+# ---- 1. idle tick ---------------------------------------------------------------------------
+def bench_idle(url: str, n: int, ticks: int) -> None:
+    settings = Settings(redis_url=url)
+    store = Store(settings=settings)
+    store.redis.flushall()
+    # A daily time 12 hours away: nothing is due while we measure.
+    far = int(time.time()) + 12 * 3600
+    t0 = time.perf_counter()
+    create(store, n, cron_at(far))
+    made_s = time.perf_counter() - t0
+    d = Dispatcher(store, CeleryPublisher(create_app(settings), "training"), settings)
+    for _ in range(50):
+        d.tick()
+    costs = []
+    for _ in range(ticks):
+        t = time.perf_counter()
+        d.tick()
+        costs.append((time.perf_counter() - t) * 1000)
+    assert d.is_leader and d.stats.dispatched == 0
+    d.close()
+    print(
+        f"[1] idle tick, {n:,} stored schedules ({made_s:.1f}s to create), nothing due: "
+        f"median {median(costs):.3f} ms, p99 {pct(costs, 99):.3f} ms over {ticks} ticks "
+        f"(goal <= 1 ms median)"
+    )
+
+
+# ---- 2. burst -------------------------------------------------------------------------------
+def bench_burst(url: str, n: int, workdir: Path) -> None:
+    store = Store(settings=Settings(redis_url=url))
+    store.redis.flushall()
+    beat = start_beat(url, workdir / f"burst-{n}.log")
+    try:
+        wait_leader(store)
+        due = math.ceil(time.time() + 3 + n / 15_000)
+        create(store, n, cron_at(due))
+        assert time.time() < due - 0.5, "creating took too long; the burst would start late"
+        r = redis.Redis.from_url(url)
+        first = None
+        while True:
+            length = r.llen("training")
+            now = time.time()
+            if length and first is None:
+                first = now
+            if length >= n:
+                done = now
+                break
+            if now > due + 120:
+                raise SystemExit(f"only {length} of {n} published after 120 s")
+            time.sleep(0.0005)
+        assert first is not None
+        print(
+            f"[2] burst of {n:,} due at the same second: first in broker {first - due:+.3f} s, "
+            f"all {n:,} in broker {done - due:.3f} s after due time "
+            f"=> {n / max(done - due, 1e-9):,.0f} dispatches/s "
+            f"(goal: 10,000 within 1 s)"
+        )
+        r.close()
+    finally:
+        stop(beat)
+
+
+# ---- 3. memory ------------------------------------------------------------------------------
+def beat_rss_mb(url: str, n: int, workdir: Path) -> float:
+    store = Store(settings=Settings(redis_url=url))
+    store.redis.flushall()
+    create(store, n, cron_at(int(time.time()) + 12 * 3600))
+    beat = start_beat(url, workdir / f"rss-{n}.log")
+    try:
+        wait_leader(store)
+        time.sleep(5.0)  # ticking for a while, 20 ticks a second
+        return float(psutil.Process(beat.pid).memory_info().rss) / 2**20
+    finally:
+        stop(beat)
+
+
+def bench_memory(url: str, small: int, large: int, workdir: Path) -> None:
+    rss_small = beat_rss_mb(url, small, workdir)
+    rss_large = beat_rss_mb(url, large, workdir)
+    print(
+        f"[3] beat RSS: {rss_small:.1f} MB with {small:,} schedules, {rss_large:.1f} MB with "
+        f"{large:,}: difference {rss_large - rss_small:+.1f} MB (goal: within 50 MB)"
+    )
+
+
+# ---- 4. lateness ----------------------------------------------------------------------------
+def bench_lateness(url: str, n: int, seconds: int, workdir: Path) -> None:
+    store = Store(settings=Settings(redis_url=url))
+    store.redis.flushall()
+    beat = start_beat(url, workdir / "lateness.log")
+    try:
+        wait_leader(store)
+        create(store, n, "* * * * * *")
+        r = redis.Redis.from_url(url)
+        r.delete("training")
+        lateness: list[float] = []
+        end = time.time() + seconds
+        start = time.time() + 1.0  # skip the first fires (created mid-second)
+        while time.time() < end:
+            batch = r.rpop("training", 1000)
+            popped_at = time.time()
+            if not batch:
+                time.sleep(0.001)
+                continue
+            for raw in batch:
+                env = json.loads(raw)
+                _args, kwargs, _ = json.loads(base64.b64decode(env["body"]))
+                if kwargs["fire_time"] >= start:
+                    lateness.append((popped_at - kwargs["fire_time"]) * 1000)
+        r.close()
+        print(
+            f"[4] lateness, {n:,} schedules every second for {seconds} s: "
+            f"{len(lateness):,} fires, p50 {pct(lateness, 50):.1f} ms, "
+            f"p99 {pct(lateness, 99):.1f} ms, max {max(lateness):.1f} ms"
+        )
+    finally:
+        stop(beat)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="smaller figures, about a minute")
+    ap.add_argument("--only", default="1234", help="which parts to run, e.g. 12")
+    args = ap.parse_args()
+    print(machine())
+    print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    quick = args.quick
+    workdir = Path(tempfile.mkdtemp(prefix="bench-beat-logs-"))
+    with redis_server() as url:
+        if "1" in args.only:
+            bench_idle(url, 10_000 if quick else 100_000, 500 if quick else 2000)
+        if "2" in args.only:
+            for n in ([10_000] if quick else [10_000, 100_000]):
+                bench_burst(url, n, workdir)
+        if "3" in args.only:
+            bench_memory(url, 10_000, 100_000 if quick else 1_000_000, workdir)
+        if "4" in args.only:
+            bench_lateness(url, 1000, 5 if quick else 30, workdir)
+    print(f"beat logs: {workdir}")
+
+
+if __name__ == "__main__":
+    main()
