@@ -113,11 +113,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--schedules", type=int, default=1000, help="schedules read at random")
+    ap.add_argument("--http", default="auto", help="uvicorn HTTP parser: auto, h11, httptools")
     args = ap.parse_args()
     print(machine())
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"{args.clients} concurrent clients, {args.duration:g} s per phase, "
-          f"{args.workers} uvicorn worker(s)")
+          f"{args.workers} uvicorn worker(s), HTTP parser {args.http}")
     with redis_server() as url:
         secret = Fernet.generate_key().decode()
         m = SchedulerManager(settings=Settings(redis_url=url, secret_key=secret))
@@ -139,7 +140,8 @@ def main() -> None:
         }
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "tasksched.api.app:app", "--port", str(port),
-             "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"],
+             "--workers", str(args.workers), "--log-level", "warning", "--no-access-log",
+             "--http", args.http],
             env=env,
         )
         base = f"http://127.0.0.1:{port}"
