@@ -45,6 +45,14 @@ class ControlStore:
         for f in ("last_tick", "lag_s", "lease_s", "dispatched_total"):
             if h.get(f):
                 out[f] = float(h[f])
+        # Written by beat (tasksched/store/scripts/leader_tick.lua and claim_batch.lua).
+        for f in ("missed_total", "dispatch_lag_s"):
+            if h.get(f):
+                out[f] = float(h[f])
+        for f in ("fence", "beats"):
+            if h.get(f):
+                out[f] = int(h[f])
+        out["beats_seen"] = {k[5:]: float(v) for k, v in h.items() if k.startswith("seen:")}
         out["leader"] = self._r.get(self._k.beat_lock)
         return out
 
