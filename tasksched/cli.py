@@ -18,6 +18,7 @@ import click
 
 from tasksched import __version__
 from tasksched.cli_common import EXIT_BAD_INPUT, CliState, error_line
+from tasksched.cli_notify import dead_letters, notifications
 from tasksched.cli_ops import (
     cron,
     export,
@@ -90,7 +91,7 @@ def cli(ctx: click.Context, redis_url: str | None) -> None:
 
 for command in (
     up, api, schedule, run, status, health, start, stop, cron, export, import_,
-    test_notification,
+    test_notification, notifications, dead_letters,
 ):  # fmt: skip
     cli.add_command(command)
 

@@ -17,7 +17,9 @@ from tests.helpers import Proc, child_env, wait_for
 DEMO = {
     "learner": "tasksched.learners.demo:DemoLearner",
     "learner_options": {"model": "tree", "initial_samples": 300},
-    "safety_controls": {"level": "permissive", "max_cpu_usage_percent": 100},
+    # low bars: a tree on 300 digits passes them, the dummy model (about 0.1) does not
+    "safety_controls": {"level": "permissive", "max_cpu_usage_percent": 100,
+                        "quality_threshold": 0.3, "validation_threshold": 0.3},
     "notifications": {"types": ["memory"]},
 }
 
@@ -67,6 +69,12 @@ def test_run_wait_and_test_notification(
         assert json.loads(sent.stdout)["channels"]["memory"]["status"] == "sent"
         feed = mgr.get_notifications("acme")
         assert any(n.get("event") == "test" for n in feed)
+        shown = invoke_process("notifications", "--tenant", "acme")
+        assert shown.exit_code == 0
+        assert shown.stdout.splitlines()[0].split()[:2] == ["TIME", "EVENT"]
+        assert any(" test " in line for line in shown.stdout.splitlines()[1:])
+        lines = shown.stdout.splitlines()
+        assert any(" run_succeeded " in line and run_id in line for line in lines), lines
 
         table = invoke_process("test-notification", "--config",
                                '{"types": ["webhook"], "webhook_url": "http://127.0.0.1:9/x"}',

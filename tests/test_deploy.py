@@ -1,0 +1,275 @@
+"""The deployment files checked against the real CLI, Celery's CLI, Settings and the metrics.
+
+No Docker engine runs here, so docker-compose.yml is parsed and every service's command is
+parsed by the real click commands it would run (celery's and tasksched's); every
+``TASKSCHED_*`` name must be a Settings field. The production redis.conf is loaded by a real
+redis-server; the alert rules may only name metrics the API really exposes.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shlex
+import shutil
+import subprocess
+import time
+import warnings
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from tasksched.settings import Settings
+from tests.helpers import ROOT, free_port, wait_for
+
+SETTING_NAMES = {"TASKSCHED_" + f.name.upper() for f in fields(Settings)}
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
+SYSTEMD = sorted((ROOT / "ops" / "systemd").glob("*.service"))
+
+
+def _interpolate(text: str) -> str:
+    """Compose's ${VAR...} with a sample value."""
+    return re.sub(r"\$\{[^}]+\}", "sample", text)
+
+
+def _rest(ctx: click.Context) -> list[str]:
+    """A group's unparsed arguments: the subcommand name and what follows it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # click 8.2+ renamed this
+        return [*ctx.protected_args, *ctx.args]
+
+
+def parse_invocation(argv: list[str]) -> click.Context:
+    """Parse ``argv`` with the real click command it names; raise on any unknown option."""
+    prog = Path(argv[0]).name
+    if prog == "tasksched":
+        from tasksched.cli import cli
+
+        ctx = cli.make_context("tasksched", list(argv[1:]))
+        name, cmd, rest = cli.resolve_command(ctx, _rest(ctx))
+        assert cmd is not None, argv
+        while isinstance(cmd, click.Group):
+            sub = cmd.make_context(name or "", rest, parent=ctx)
+            name, cmd, rest = cmd.resolve_command(sub, _rest(sub))
+            ctx = sub
+            assert cmd is not None, argv
+        return cmd.make_context(name or "", rest, parent=ctx)
+    assert prog == "celery", f"unknown program in {argv}"
+    from celery.bin.base import CLIContext
+    from celery.bin.celery import celery
+
+    from tasksched.celery import app
+
+    ctx = celery.make_context("celery", list(argv[1:]))
+    assert ctx.params["app"] == "tasksched", argv
+    ctx.obj = CLIContext(app=app, no_color=True, workdir=None)
+    name, cmd, rest = celery.resolve_command(ctx, _rest(ctx))
+    assert cmd is not None, argv
+    if name == "inspect":
+        return cmd.make_context(name, rest, parent=ctx)
+    sub = cmd.make_context(name or "", rest, parent=ctx)
+    if name == "flower":  # flower hands its options to tornado: check them there
+        import flower.options  # noqa: F401 - defines the options
+        import tornado.options
+
+        known = set(tornado.options.options._options)
+        for arg in sub.params["tornado_argv"]:
+            key = arg.lstrip("-").split("=", 1)[0].replace("_", "-")
+            assert key in known, f"flower has no option {arg!r}"
+    return sub
+
+
+# ---- docker-compose.yml -------------------------------------------------------------------
+
+
+def test_compose_has_every_service() -> None:
+    assert set(SERVICES) == {
+        "redis", "api", "beat-1", "beat-2", "worker-small", "worker-large", "worker-notify",
+        "flower",
+    }  # fmt: skip
+    beats = [s for s in SERVICES.values() if s.get("command", [])[3:4] == ["beat"]]
+    assert len(beats) == 2, "two beat processes (one leads, one stands by)"
+    training = [n for n, s in SERVICES.items() if "training" in s.get("command", [])]
+    limits = {SERVICES[n]["environment"]["TASKSCHED_WORKER_MAX_MEMORY_MB"] for n in training}
+    assert len(training) == 2 and len(limits) == 2, "two training workers, different limits"
+    mems = {SERVICES[n]["deploy"]["resources"]["limits"]["memory"] for n in training}
+    assert len(mems) == 2
+    assert "notifications" in SERVICES["worker-notify"]["command"]
+
+
+def test_every_service_has_a_healthcheck_and_secrets_from_the_env_file() -> None:
+    for name, svc in SERVICES.items():
+        assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+        if name != "redis":
+            assert svc.get("env_file") == ".env", name
+            assert svc["depends_on"]["redis"]["condition"] == "service_healthy", name
+            env = svc["environment"]
+            assert "TASKSCHED_SECRET_KEY" not in env, "secrets come from .env, not the file"
+            assert "TASKSCHED_API_KEYS" not in env
+    example = (ROOT / ".env.example").read_text()
+    for needed in ("TASKSCHED_SECRET_KEY=", "TASKSCHED_API_KEYS=", "REDIS_PASSWORD=",
+                   "FLOWER_BASIC_AUTH="):  # fmt: skip
+        assert needed in example
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=ROOT)
+    assert ignored.returncode == 0, ".env (real secrets) must be ignored by git"
+
+
+def test_every_tasksched_variable_is_a_setting() -> None:
+    texts = [(ROOT / "docker-compose.yml").read_text(), (ROOT / ".env.example").read_text()]
+    texts += [p.read_text() for p in (ROOT / "ops").rglob("*") if p.is_file()]
+    named = set()
+    for text in texts:
+        named |= set(re.findall(r"\bTASKSCHED_[A-Z0-9_]+", text))
+    assert named, "the files name settings"
+    assert named - SETTING_NAMES == set()
+    for svc in SERVICES.values():
+        for key in svc.get("environment", {}):
+            assert not key.startswith("TASKSCHED_") or key in SETTING_NAMES, key
+
+
+def test_settings_values_in_compose_parse() -> None:
+    for name, svc in SERVICES.items():
+        env = {k: _interpolate(str(v)) for k, v in svc.get("environment", {}).items()}
+        settings = Settings.from_env(env)
+        if name.startswith("worker-") and "training" in svc["command"]:
+            assert settings.worker_max_memory_mb > 0
+        if name != "redis":
+            assert settings.redis_url.startswith("redis://:sample@redis:6379/")
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_commands_are_valid_invocations(name: str) -> None:
+    svc = SERVICES[name]
+    command = [_interpolate(c) for c in svc["command"]]
+    if name == "redis":
+        assert command[:2] == ["redis-server", "/usr/local/etc/redis/redis.conf"]
+        mounts = svc["volumes"]
+        assert "./ops/redis.conf:/usr/local/etc/redis/redis.conf:ro" in mounts
+        return
+    ctx = parse_invocation(command)
+    if name == "api":
+        assert ctx.params["host"] == "0.0.0.0" and ctx.params["port"] == 8000
+    test = svc["healthcheck"]["test"]
+    if test[0] == "CMD" and Path(test[1]).name in ("tasksched", "celery"):
+        parse_invocation(test[1:])
+    elif test[0] == "CMD-SHELL" and test[1].startswith("celery "):
+        parse_invocation(shlex.split(test[1].replace("$$HOSTNAME", "host")))
+
+
+# ---- systemd units -------------------------------------------------------------------------
+
+
+def _unit(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(path.read_text())
+    return parser
+
+
+def test_systemd_units_exist_for_every_process() -> None:
+    assert {p.name for p in SYSTEMD} == {
+        "tasksched-api.service", "tasksched-beat.service", "tasksched-worker@.service",
+        "tasksched-flower.service",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("path", SYSTEMD, ids=[p.name for p in SYSTEMD])
+def test_systemd_unit_commands_are_valid(path: Path) -> None:
+    unit = _unit(path)
+    service = unit["Service"]
+    assert service["User"] == "tasksched"
+    assert service["Restart"] == "always"
+    assert "/etc/tasksched/tasksched.env" in path.read_text()
+    exec_start = service["ExecStart"]
+    sample = (
+        exec_start.replace("${WORKER_QUEUES}", "training")
+        .replace("${WORKER_CONCURRENCY}", "2")
+        .replace("%%", "%")
+        .replace("%i", "small")
+    )
+    argv = shlex.split(sample)
+    assert argv[0].startswith("/opt/tasksched/venv/bin/")
+    parse_invocation(argv)
+    if "worker" in argv:
+        assert service["KillSignal"] == "SIGTERM", "warm shutdown lets a training finish"
+        assert "%%h" in exec_start, "systemd must pass celery's %h through"
+
+
+# ---- redis.conf ----------------------------------------------------------------------------
+
+
+def test_production_redis_conf_loads_in_a_real_redis_server(tmp_path: Path) -> None:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server 7 is needed (the conf uses Redis 7 options)"
+    import redis
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, str(ROOT / "ops" / "redis.conf"), "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", str(tmp_path), "--requirepass", "pw"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    client = redis.Redis(port=port, password="pw", decode_responses=True)
+    try:
+        wait_for(client.ping, 10, what="redis-server with ops/redis.conf")
+        config = client.config_get("*")
+        assert config["appendonly"] == "yes"
+        assert config["appendfsync"] == "everysec"
+        assert config["maxmemory-policy"] == "noeviction"
+        client.set("k", "v")
+        deadline = time.monotonic() + 5
+        while not list(tmp_path.rglob("appendonly*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(tmp_path.rglob("appendonly*")), "AOF written"
+    finally:
+        client.close()
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert b"Bad directive" not in out and b"FATAL" not in out, out.decode()
+
+
+# ---- Prometheus rules ----------------------------------------------------------------------
+
+
+def test_alert_rules_name_only_real_metrics(redis_url: str) -> None:
+    from tasksched.api.metrics import render
+    from tasksched.manager import SchedulerManager
+
+    mgr = SchedulerManager(settings=Settings(redis_url=redis_url))
+    # What a running system has: a leader with health, a run outcome, a dead letter.
+    keys = mgr.store.keys
+    mgr.store.redis.set(keys.beat_lock, "beat-1")
+    now = mgr.store.time()
+    mgr.store.redis.hset(keys.beat_health, mapping={"last_tick": now, "lag_s": 0.01,
+                                                    "dispatched_total": 1})  # fmt: skip
+    mgr.store.redis.hset(keys.metrics, mapping={"notifications_dead": 1, "runs_failed": 1})
+    body, _ = render(mgr)
+    mgr.store.redis.close()
+    exposed = set(re.findall(r"^([a-z_]+)(?:\{|\s)", body.decode(), flags=re.M))
+    rules = yaml.safe_load((ROOT / "ops" / "prometheus" / "alerts.yml").read_text())
+    alerts = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    for needed in ("TaskschedLeaderMissing", "TaskschedDispatchLag", "TaskschedFailureStreak",
+                   "TaskschedDeadLetters"):  # fmt: skip
+        assert needed in alerts
+    for alert in alerts.values():
+        assert alert["annotations"]["runbook"].startswith("ops/runbook.md#")
+        for metric in re.findall(r"\b(tasksched_[a-z_]+)", alert["expr"]):
+            assert metric in exposed, f"{alert['alert']}: {metric} is not exposed"
+        for label_value in re.findall(r'name="([a-z_]+)"', alert["expr"]):
+            assert f'name="{label_value}"' in body.decode(), label_value
+
+
+def test_runbook_has_every_anchor_the_rules_use() -> None:
+    runbook = (ROOT / "ops" / "runbook.md").read_text()
+    headings = {
+        re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+        for h in re.findall(r"^#+ (.+)$", runbook, flags=re.M)
+    }
+    rules = (ROOT / "ops" / "prometheus" / "alerts.yml").read_text()
+    for anchor in set(re.findall(r"runbook\.md#([a-z0-9-]+)", rules)):
+        assert anchor in headings, anchor
