@@ -240,8 +240,11 @@ class SchedulerManager:
                 if last_tick
                 else None,
                 "last_tick_age_s": now - last_tick if last_tick else None,
-                "lag_s": beat.get("lag_s"),
+                "lag_s": beat.get("lag_s"),  # how late the due head is now
+                "dispatch_lag_s": beat.get("dispatch_lag_s"),  # last batch: sent - fire time
                 "dispatched_total": beat.get("dispatched_total"),
+                "missed_total": beat.get("missed_total"),
+                "beats_seen": beat.get("beats_seen", {}),
             },
             "workers": workers,
             "workers_online": sum(1 for w in workers if w["online"]),

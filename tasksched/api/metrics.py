@@ -42,10 +42,16 @@ class StoreCollector(Collector):
             "tasksched_beat_leader_present", "1 when a beat process holds the leader lease",
             value=1.0 if beat["leader_present"] else 0.0,
         )
-        if beat.get("lag_s") is not None:
+        if beat.get("dispatch_lag_s") is not None:
             yield GaugeMetricFamily(
                 "tasksched_dispatch_lag_seconds",
-                "how late the leader's last dispatch was after the fire time",
+                "how late the last dispatched batch was sent after its fire time",
+                value=float(beat["dispatch_lag_s"]),
+            )
+        if beat.get("lag_s") is not None:
+            yield GaugeMetricFamily(
+                "tasksched_due_backlog_seconds",
+                "how far past its fire time the earliest due schedule was at the last tick",
                 value=float(beat["lag_s"]),
             )
         if beat.get("last_tick_age_s") is not None:
@@ -53,10 +59,14 @@ class StoreCollector(Collector):
                 "tasksched_beat_last_tick_age_seconds", "seconds since the leader's last tick",
                 value=float(beat["last_tick_age_s"]),
             )
-        if beat.get("dispatched_total") is not None:
-            yield CounterMetricFamily(
-                "tasksched_dispatched", "runs dispatched by beat", value=beat["dispatched_total"]
-            )
+        for name, help_text in (
+            ("dispatched_total", "runs dispatched by beat"),
+            ("missed_total", "fires recorded as missed (misfire policy, switch off)"),
+        ):
+            if beat.get(name) is not None:
+                yield CounterMetricFamily(
+                    "tasksched_" + name.removesuffix("_total"), help_text, value=beat[name]
+                )
         yield GaugeMetricFamily(
             "tasksched_workers_online", "workers with a recent heartbeat",
             value=float(s["workers_online"]),

@@ -25,11 +25,11 @@ def _beat_and_workers(store: Store) -> None:
     store.redis.set(store.keys.beat_lock, "beat-host-1:4242", px=10_000)
     store.redis.hset(
         store.keys.beat_health,
-        mapping={"leader": "beat-host-1:4242", "last_tick": repr(now - 0.5), "lag_s": "0.125",
-                 "dispatched_total": "17"},
+        mapping={"leader": "beat-host-1:4242", "last_tick": repr(now - 0.5), "lag_s": "0.5",
+                 "dispatch_lag_s": "0.125", "dispatched_total": "17", "missed_total": "3"},
     )
     fresh = {"ts": now - 2, "hostname": "w1", "cpu_percent": 12.5, "memory_available_mb": 900,
-             "active_run": {"run_id": "secret-tenant-run"}}
+             "active_runs": ["secret-tenant-run"]}
     stale = {"ts": now - 600, "hostname": "w2", "cpu_percent": 1.0}
     store.redis.hset(store.keys.workers, mapping={"w1": json.dumps(fresh), "w2": json.dumps(stale)})
 
@@ -47,7 +47,8 @@ def test_status_reports_switch_beat_workers_schedules_queues(
     s = r.json()
     assert s["enabled"] is False
     assert s["beat"]["leader"] == "beat-host-1:4242" and s["beat"]["leader_present"] is True
-    assert s["beat"]["lag_s"] == 0.125
+    assert s["beat"]["dispatch_lag_s"] == 0.125 and s["beat"]["lag_s"] == 0.5
+    assert s["beat"]["dispatched_total"] == 17 and s["beat"]["missed_total"] == 3
     assert 0 <= s["beat"]["last_tick_age_s"] < 60
     assert s["workers_online"] == 1
     online = {w["host"]: w["online"] for w in s["workers"]}
@@ -58,7 +59,7 @@ def test_status_reports_switch_beat_workers_schedules_queues(
     mine = acme.get("/status").json()
     w1 = next(w for w in mine["workers"] if w["host"] == "w1")
     assert w1["readings"]["cpu_percent"] == 12.5
-    assert "active_run" not in w1["readings"]
+    assert "active_runs" not in w1["readings"]
     assert "secret-tenant-run" not in acme.get("/status").text
 
 
@@ -113,6 +114,9 @@ def test_metrics_are_read_from_redis_at_scrape_time(
     assert _metric(t, "tasksched_scheduler_enabled") == 1
     assert _metric(t, "tasksched_beat_leader_present") == 1
     assert _metric(t, "tasksched_dispatch_lag_seconds") == 0.125
+    assert _metric(t, "tasksched_due_backlog_seconds") == 0.5
+    assert _metric(t, "tasksched_dispatched_total") == 17
+    assert _metric(t, "tasksched_missed_total") == 3
     assert _metric(t, "tasksched_workers_online") == 1
     assert _metric(t, "tasksched_schedules", 'status="active"') == 1
     assert _metric(t, "tasksched_schedules", 'status="paused"') == 1
@@ -146,3 +150,32 @@ def test_status_counts_runs_recorded(
     real_store.redis.hset(real_store.keys.schedule(sid), mapping=counters)
     s = admin.get("/status").json()
     assert s["runs"]["total_runs"] == 1 and s["runs"]["skipped_runs"] == 1
+
+
+def test_redis_down_is_503_not_500(redis_url: str) -> None:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from tasksched.manager import SchedulerManager
+    from tasksched.settings import Settings
+    from tests.api.conftest import ADMIN_KEY, API_KEYS
+    from tests.helpers import free_port
+
+    # A client without retries on a port where nothing listens: Redis is down.
+    dead = redis.Redis(
+        port=free_port(), socket_connect_timeout=0.2, decode_responses=True,
+        retry=Retry(NoBackoff(), 0),
+    )
+    settings = Settings(redis_url=redis_url, api_keys=API_KEYS)
+    served = ServedApi(settings)
+    served.app.state.manager = SchedulerManager(store=Store(redis_client=dead, settings=settings))
+    served.start()
+    try:
+        with served.client(ADMIN_KEY) as c:
+            health = c.get("/healthz")
+            assert health.status_code == 503 and health.json()["redis"] is False
+            r = c.get("/schedules")
+            assert r.status_code == 503 and r.json()["error"]["type"] == "unavailable"
+    finally:
+        served.stop()

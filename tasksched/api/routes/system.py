@@ -15,10 +15,13 @@ router = APIRouter(tags=["system"])
 # What a tenant key may see of a worker's heartbeat: host readings, not other tenants' runs.
 _TENANT_WORKER_FIELDS = (
     "ts",
+    "node",
     "hostname",
     "cpu_percent",
+    "cpu_count",
     "memory_available_mb",
     "memory_total_mb",
+    "limits",
     "queues",
 )
 
