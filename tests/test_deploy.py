@@ -246,6 +246,7 @@ def test_alert_rules_name_only_real_metrics(redis_url: str) -> None:
     mgr.store.redis.set(keys.beat_lock, "beat-1")
     now = mgr.store.time()
     mgr.store.redis.hset(keys.beat_health, mapping={"last_tick": now, "lag_s": 0.01,
+                                                    "dispatch_lag_s": 0.02,
                                                     "dispatched_total": 1})  # fmt: skip
     mgr.store.redis.hset(keys.metrics, mapping={"notifications_dead": 1, "runs_failed": 1})
     body, _ = render(mgr)
