@@ -39,6 +39,14 @@ DEMO_NAME = "digits every 10 s"
 # croniter reads a sixth field as seconds, LAST: this is every 10 seconds.
 DEMO_CRON = "* * * * * */10"
 DEMO_LEARNER = "tasksched.learners.demo:DemoLearner"
+DEMO_CONFIG: dict[str, Any] = {
+    "learner": DEMO_LEARNER,
+    # The digits set is small: once every sample has "arrived", a data minimum above 0 would
+    # skip every later run. With 0 the demo keeps training (and gating) every few seconds.
+    "safety_controls": {"level": "permissive", "min_data_threshold": 0},
+    "notifications": {"types": ["log", "memory"]},
+    "misfire_policy": "skip",
+}
 READY_TIMEOUT_S = 60.0
 STOP_GRACE_S = 20.0
 
@@ -363,7 +371,9 @@ class Stack:
         for item in mgr.list_schedules(DEMO_TENANT):
             if item["name"] == DEMO_NAME:
                 sid = str(item["id"])
-                mgr.update_schedule(sid, cron_expression=self.options.demo_cron)
+                mgr.update_schedule(
+                    sid, cron_expression=self.options.demo_cron, config=DEMO_CONFIG
+                )
                 if item["status"] != "active":
                     mgr.resume_schedule(sid)
                 self.demo_schedule_id = sid
@@ -372,12 +382,7 @@ class Stack:
             DEMO_TENANT,
             DEMO_NAME,
             self.options.demo_cron,
-            {
-                "learner": DEMO_LEARNER,
-                "safety_controls": {"level": "permissive"},
-                "notifications": {"types": ["log", "memory"]},
-                "misfire_policy": "skip",
-            },
+            DEMO_CONFIG,
             description="created by `tasksched up`: the scikit-learn demo learner",
         )
         self.demo_schedule_id = sid
