@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from tasksched.cron import MisfirePolicy, jitter_offset_s, plan_due
 from tasksched.errors import TaskschedError
@@ -49,6 +49,15 @@ class Publisher(Protocol):
     """Publishes training task messages for claimed runs (see ``tasksched.publisher``)."""
 
     def publish(self, payloads: Sequence[Mapping[str, Any]]) -> int: ...
+
+
+@runtime_checkable
+class RedisListPublisher(Publisher, Protocol):
+    """A publisher that can also encode messages for a broker that is the store's Redis."""
+
+    def redis_queue_key(self, store_url: str) -> str | None: ...
+
+    def redis_messages(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
 
 @dataclass
@@ -138,6 +147,7 @@ class Dispatcher:
         settings: Settings | None = None,
         clock: Callable[[], float] | None = None,
         token: str | None = None,
+        fast_path: bool = True,
     ):
         self.settings = settings or store.settings
         self.store = store
@@ -155,6 +165,12 @@ class Dispatcher:
         self._outbox_dirty = True
         self._clock_ref = (0.0, 0.0)  # (store time, monotonic) at the last tick
         self.stats = DispatchStats()
+        # The broker is this Redis: push and acknowledge in one transaction (see publisher).
+        self.direct_queue_key: str | None = None
+        self._direct: RedisListPublisher | None = None
+        if fast_path and isinstance(publisher, RedisListPublisher):
+            self.direct_queue_key = publisher.redis_queue_key(self.settings.redis_url)
+            self._direct = publisher
 
     # ---- public ---------------------------------------------------------------------------
     def tick(self) -> float:
@@ -275,10 +291,14 @@ class Dispatcher:
         """Publish and acknowledge; False (and nothing acknowledged) if the lease is in doubt."""
         if not self._check_lease("before publish"):
             return False
-        self.publisher.publish(payloads)
-        sent_at = self._store_now()
         run_ids = [str(p["run_id"]) for p in payloads]
-        self.dispatch.outbox_ack(run_ids)
+        if self.direct_queue_key is not None and self._direct is self.publisher:
+            messages = self._direct.redis_messages(payloads)
+            self.dispatch.push_and_ack(self.direct_queue_key, messages, run_ids)
+        else:
+            self.publisher.publish(payloads)
+            self.dispatch.outbox_ack(run_ids)
+        sent_at = self._store_now()
         self.stats.dispatched += len(payloads)
         worst = 0.0
         for p in payloads:

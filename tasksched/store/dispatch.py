@@ -208,6 +208,19 @@ class DispatchStore:
         if run_ids:
             self._r.hdel(self._k.outbox, *run_ids)
 
+    def push_and_ack(self, list_key: str, messages: Sequence[str], run_ids: Sequence[str]) -> None:
+        """Push broker messages to ``list_key`` and remove their runs from the outbox, atomically.
+
+        For a broker that is this Redis (kombu's Redis transport: LPUSH, consumers pop the
+        tail). One MULTI/EXEC: either both happen or neither.
+        """
+        if not messages:
+            return
+        pipe = self._r.pipeline(transaction=True)
+        pipe.lpush(list_key, *messages)
+        pipe.hdel(self._k.outbox, *run_ids)
+        pipe.execute()
+
     def outbox_size(self) -> int:
         """How many claimed runs wait to be published."""
         return int(self._r.hlen(self._k.outbox))
