@@ -127,7 +127,7 @@ def bench_burst(url: str, n: int, workdir: Path) -> None:
     beat = start_beat(url, workdir / f"burst-{n}.log")
     try:
         wait_leader(store)
-        due = math.ceil(time.time() + 3 + n / 15_000)
+        due = math.ceil(time.time() + 3 + n / 5_000)  # room to create them first
         create(store, n, cron_at(due))
         assert time.time() < due - 0.5, "creating took too long; the burst would start late"
         r = redis.Redis.from_url(url)
@@ -142,7 +142,7 @@ def bench_burst(url: str, n: int, workdir: Path) -> None:
                 break
             if now > due + 120:
                 raise SystemExit(f"only {length} of {n} published after 120 s")
-            time.sleep(0.0005)
+            time.sleep(0.002)  # poll gently: this process shares the cores with beat and Redis
         assert first is not None
         print(
             f"[2] burst of {n:,} due at the same second: first in broker {first - due:+.3f} s, "
