@@ -14,6 +14,8 @@ from tasksched.manager import SchedulerManager
 from tasksched.models import validate_tenant_id
 
 PREFIX = "/api/scheduler"
+# Dependencies are ``async def``: they never block, and FastAPI would run a plain ``def``
+# dependency in the thread pool (one hop per dependency per request).
 
 bearer = HTTPBearer(auto_error=False, description="an API key from TASKSCHED_API_KEYS")
 
@@ -21,13 +23,13 @@ OPEN = Principal(None, "open")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tasksched"'}
 
 
-def get_manager(request: Request) -> SchedulerManager:
+async def get_manager(request: Request) -> SchedulerManager:
     """The app's :class:`SchedulerManager`."""
     manager: SchedulerManager = request.app.state.manager
     return manager
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -61,7 +63,7 @@ def authenticate(
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
     """The caller, who must hold an admin key (403 otherwise)."""
     if not principal.is_admin:
         raise ApiError(403, "forbidden", "this operation needs an admin key")
