@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     opts = parser.parse_args()
     runs, cycles = (5, 1) if opts.quick else (15, 3)
-    print(f"machine: {machine()}")
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp) / "redis")
         server.start()
