@@ -274,3 +274,14 @@ def test_runbook_has_every_anchor_the_rules_use() -> None:
     rules = (ROOT / "ops" / "prometheus" / "alerts.yml").read_text()
     for anchor in set(re.findall(r"runbook\.md#([a-z0-9-]+)", rules)):
         assert anchor in headings, anchor
+
+
+def test_dockerfile_copies_files_that_exist() -> None:
+    dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
+    assert "docker-compose.yml" not in dockerfile
+    assert COMPOSE["x-tasksched"]["build"]["dockerfile"] == "ops/Dockerfile"
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            *sources, _dest = line.split()[1:]
+            for source in sources:
+                assert (ROOT / source).exists(), f"{source} (COPY in ops/Dockerfile) is missing"
