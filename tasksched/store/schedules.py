@@ -433,6 +433,10 @@ class ScheduleStore:
                         val = notif_changes[name]
                         if val in (None, {}, ""):
                             secrets_after.pop(name, None)
+                        elif name == "webhook_headers" and isinstance(val, Mapping):
+                            secrets_after[name] = _unmask_headers(
+                                val, secrets_before.get("webhook_headers") or {}
+                            )
                         elif val != SECRET_MASK:
                             secrets_after[name] = val
             raw_cfg.setdefault("notifications", {}).update(secrets_after)
@@ -566,6 +570,22 @@ def _default_stored() -> dict[str, Any]:
     if not _DEFAULT_STORED:
         _DEFAULT_STORED.update(AutonomousConfig().to_stored())
     return _DEFAULT_STORED
+
+
+def _unmask_headers(new: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
+    """Headers sent back as shown (values masked) keep their stored values."""
+    out: dict[str, Any] = {}
+    for name, value in new.items():
+        if value == SECRET_MASK:
+            if name not in stored:
+                raise ValidationError(
+                    "config.notifications.webhook_headers",
+                    f"header {name!r} has the mask as its value but no stored value to keep",
+                )
+            out[name] = stored[name]
+        else:
+            out[name] = value
+    return out
 
 
 def _deep_merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -298,3 +298,25 @@ def test_bulk_create_shares_work_and_writes_everything(store: Store) -> None:
     assert store.redis.zcard(store.keys.due) == 500
     assert len(store.schedules.list("t3")) == 50
     assert store.schedules.get(ids[-1]).config.safety_controls.level.value == "strict"
+
+
+def test_headers_sent_back_masked_keep_their_stored_values(store: Store) -> None:
+    rec = store.schedules.create(spec(notifications=SECRET_NOTIF), now=NOW)
+    shown = store.schedules.get(rec.id).status_dict()["config"]["notifications"]["webhook_headers"]
+    assert shown == {"Authorization": "********"}
+    store.schedules.update(
+        rec.id,
+        {"config": {"notifications": {"webhook_headers": {**shown, "X-Team": "ml"}}}},
+    )
+    full = store.schedules.config_with_secrets(store.schedules.get(rec.id))
+    assert full.notifications.webhook_headers == {
+        "Authorization": "Bearer tok-SECRET-1",
+        "X-Team": "ml",
+    }
+    before = dump(store)
+    with pytest.raises(ValidationError) as exc:
+        store.schedules.update(
+            rec.id, {"config": {"notifications": {"webhook_headers": {"X-New": "********"}}}}
+        )
+    assert exc.value.field == "config.notifications.webhook_headers"
+    assert dump(store) == before
