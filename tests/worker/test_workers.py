@@ -45,6 +45,7 @@ class Cluster:
         self.store = Store(settings=self.settings)
         self.manager = SchedulerManager(store=self.store)
         self.workers: dict[str, Proc] = {}
+        self.sent = 0
 
     def start(self, name: str, max_memory_mb: int, queue: str = "training") -> Proc:
         env = child_env(
@@ -69,7 +70,7 @@ class Cluster:
         try:
             wait_for(lambda: self.node(name), 30, what=f"worker {name} heartbeat")
         except AssertionError:
-            raise AssertionError(proc.output()[-3000:]) from None
+            raise AssertionError(proc.log_path.read_text(errors="replace")[-3000:]) from None
         return proc
 
     def ensure(self, name: str, max_memory_mb: int) -> Proc:
@@ -100,7 +101,9 @@ class Cluster:
     def enqueue(self, sid: str, queue: str = "training") -> str:
         """What beat does: the queued record (NX), then the task with ids only."""
         fire = time.time()
-        run_id = cron_run_id(sid, fire)
+        self.sent += 1
+        # Distinct ids even for two fires within one second (cron_run_id rounds to seconds).
+        run_id = f"{cron_run_id(sid, fire)}-{self.sent}"
         self.store.runs.add(
             run_id, sid, "acme", RunStatus.QUEUED, RunTrigger.CRON,
             score=fire, only_new=True, fire_time=fire, queued_at=fire,
@@ -124,7 +127,10 @@ class Cluster:
         try:
             return wait_for(done, timeout_s, what=f"run {run_id} in {statuses}")  # type: ignore[no-any-return]
         except AssertionError:
-            logs = "\n".join(f"--- {n}\n{p.output()[-2000:]}" for n, p in self.workers.items())
+            logs = "\n".join(
+                f"--- {n}\n{p.log_path.read_text(errors='replace')[-2000:]}"
+                for n, p in self.workers.items()
+            )
             raise AssertionError(f"{self.store.runs.get(run_id)}\n{logs}") from None
 
 
@@ -185,12 +191,14 @@ def test_cooldown_expires(cluster: Cluster) -> None:
     cluster.ensure("big", max_memory_mb=8000)
     sid = cluster.schedule(
         {"count": 500, "fail": "train"},
-        safety_controls={"max_consecutive_failures": 1, "failure_cooldown_hours": 2.0 / 3600},
+        safety_controls={"max_consecutive_failures": 1, "failure_cooldown_hours": 5.0 / 3600},
     )
-    assert cluster.store.runs.get(cluster.wait_status(cluster.enqueue(sid), "failed")["run_id"])
+    cluster.wait_status(cluster.enqueue(sid), "failed")
     skipped = cluster.wait_status(cluster.enqueue(sid), "skipped")
     assert "in cooldown" in skipped["reason"]
-    time.sleep(2.0)
+    until = cluster.store.schedules.get(sid).cooldown_until
+    assert until is not None
+    time.sleep(max(until - cluster.store.time(), 0) + 0.1)
     after = cluster.wait_status(cluster.enqueue(sid), "failed", "skipped")
     assert after["status"] == "failed"  # it ran again once the cooldown was over
 
