@@ -98,21 +98,33 @@ def ensure_secret_key(state_dir: Path) -> str:
     return key
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    # If `tasksched up` itself is killed (SIGKILL: no cleanup), its children get SIGTERM.
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _die_with_parent(sig: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets ``sig`` when `tasksched up` dies (even by SIGKILL)."""
 
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    def preexec() -> None:  # pragma: no cover - runs in the child before exec
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(pr_set_pdeathsig, sig)
+
+    return preexec
 
 
 class Child:
     """A child process in its own process group, its output in a log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_path: Path):
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        orphan_signal: int = signal.SIGTERM,
+    ):
         self.name = name
+        self.orphan_signal = orphan_signal
         self.args = args
         self.env = env
         self.log_path = log_path
@@ -130,7 +142,7 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(self.orphan_signal),
         )
         self.known_pids.add(self.proc.pid)
 
@@ -254,6 +266,8 @@ class Stack:
              "-Q", f"{settings.training_queue},{settings.notifications_queue}",
              "-n", f"{node}@%h", "-c", str(self.options.worker_concurrency),
              "-l", "INFO"],
+            # Orphaned (up was killed), Redis dies too: a warm shutdown would wait for it.
+            orphan_signal=signal.SIGQUIT,
         )  # fmt: skip
         beat = self._spawn(
             "beat",
@@ -338,8 +352,10 @@ class Stack:
                 fh.write(f"export {name}='{self.env[name]}'\n")
         self.log(f"shell:  . {path}   (then e.g. `tasksched schedule list`)")
 
-    def _spawn(self, name: str, args: list[str]) -> Child:
-        child = Child(name, args, self.env, self.state_dir / "logs" / f"{name}.log")
+    def _spawn(self, name: str, args: list[str], orphan_signal: int = signal.SIGTERM) -> Child:
+        child = Child(
+            name, args, self.env, self.state_dir / "logs" / f"{name}.log", orphan_signal
+        )
         child.start()
         self.children.append(child)
         self.log(f"{(name + ':').ljust(7)} pid {child.pid}")

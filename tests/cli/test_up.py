@@ -142,3 +142,23 @@ def test_up_uses_an_external_redis_and_stops_when_a_part_dies(
     # the demo is paused while no `tasksched up` runs, so no other beat fires it
     assert mgr.get_schedule_status(demo["id"])["status"] == "paused"
     mgr.store.redis.close()
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(120)
+def test_children_stop_when_up_itself_is_killed(tmp_path: Path) -> None:
+    proc = Proc([str(VENV_BIN / "tasksched"), "up", "--api-port", "0", "--no-demo"],
+                _clean_env(tmp_path), tmp_path / "up.log", cwd=tmp_path)  # fmt: skip
+    family: set[int] = set()
+    try:
+        wait_for(lambda: "ready." in proc.output(), 90, 0.2, what="the stack to be ready")
+        family = _descendants(proc.pid)
+        assert len(family) >= 4
+        os.kill(proc.pid, signal.SIGKILL)  # no cleanup code runs in `up`
+        proc.proc.wait(10)
+        # each child was started with a parent-death signal: they stop by themselves
+        wait_for(lambda: _alive(family) == [], 20, 0.2, what="orphans to stop")
+    finally:
+        for pid in _alive(family):
+            os.kill(pid, signal.SIGKILL)
+        proc.stop()
