@@ -5,7 +5,11 @@ schedule/switch/cooldown decisions, the host reading, the learner's data count) 
 real redis-server started here, in-process, with a do-nothing learner so that only
 tasksched's own cost is timed. Each run is finished (untimed) to free its lock.
 
-    .venv/bin/python bench/worker.py [--runs 2000] [--schedules 200]
+    .venv/bin/python bench/worker.py [--runs 2000] [--schedules 200] [--worker-runs 40]
+
+With ``--worker-runs N`` it also starts a real ``celery -A tasksched worker`` and reads the
+``prerun_ms`` each run records (task start -> learner ready, measured by the worker itself)
+and the queue-to-claim time (``started_at - queued_at``, Redis clock), one run at a time.
 """
 
 from __future__ import annotations
@@ -87,10 +91,57 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(int(len(ordered) * p), len(ordered) - 1)]
 
 
+def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdir: str) -> None:
+    """Runs through a real Celery worker, one at a time; figures from the run records."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
+    env.update(
+        TASKSCHED_REDIS_URL=settings.redis_url,
+        TASKSCHED_STATE_DIR=workdir,
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    log = open(Path(workdir) / "worker.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "tasksched", "worker", "-Q", "training",
+         "-n", "bench@%h", "-c", "1", "--pool", "prefork", "-l", "WARNING",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        env=env, cwd=str(Path(__file__).resolve().parent.parent), stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        cfg = {
+            "learner": "bench.worker:NullLearner",
+            "safety_controls": {"max_cpu_usage_percent": 100, "max_memory_usage_mb": 256},
+        }
+        sid = manager.create_training_schedule("bench", "real", "0 * * * *", cfg)
+        prerun: list[float] = []
+        to_claim: list[float] = []
+        for i in range(runs + 2):
+            rec = manager.trigger_training("bench", sid).wait(120, interval_s=0.02)
+            if rec["status"] != "succeeded":
+                raise SystemExit(f"run failed: {rec.get('reason')}")
+            if i >= 2:  # the first runs warm the worker up
+                prerun.append(float(rec["prerun_ms"]))
+                to_claim.append((rec["started_at"] - rec["queued_at"]) * 1000.0)
+        print(f"real worker (prefork, 1 slot), runs={len(prerun)}:")
+        print(
+            f"  checks (task start -> learner): p50={statistics.median(prerun):.3f} ms "
+            f"p99={pct(prerun, 0.99):.3f} ms"
+        )
+        print(
+            f"  queued -> claimed (broker + worker, idle queue): "
+            f"p50={statistics.median(to_claim):.3f} ms p99={pct(to_claim, 0.99):.3f} ms"
+        )
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--schedules", type=int, default=200)
+    ap.add_argument("--worker-runs", type=int, default=0)
     args = ap.parse_args()
     binary = shutil.which("redis-server")
     if binary is None:
@@ -156,6 +207,8 @@ def main() -> None:
             f"max={max(times_ms):.3f} ms  (goal: p50 < 5 ms)"
         )
         monitor.stop()
+        if args.worker_runs:
+            real_worker(settings, manager, args.worker_runs, workdir)
         store.redis.close()
     finally:
         server.terminate()
