@@ -60,11 +60,12 @@ def published_run_ids(redis_url: str, queue: str = "training") -> list[str]:
 
 
 @pytest.fixture
-def celery_app(settings: Settings) -> Celery:
-    """A Celery app whose broker is the test's redis-server."""
+def celery_app(settings: Settings) -> Iterator[Celery]:
+    """A Celery app whose broker is the test's redis-server (its connections closed after)."""
     app = Celery("tasksched_beat_tests")
     configure(app, settings)
-    return app
+    yield app
+    app.close()
 
 
 DispatcherFactory = Callable[..., Dispatcher]

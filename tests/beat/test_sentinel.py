@@ -66,3 +66,4 @@ def test_a_tick_through_sentinel(sentinel: tuple[RedisServer, int]) -> None:
     finally:
         d.close()
         store.redis.close()
+        app.close()
