@@ -43,6 +43,11 @@ class Keys:
         """Hash: run id -> dispatch payload, claimed by beat and not yet confirmed published."""
         return f"{self.base}outbox"
 
+    @property
+    def running(self) -> str:
+        """Sorted set: run ids now ``running`` -> their start time (for the lost-run sweep)."""
+        return f"{self.base}running"
+
     def run(self, run_id: str) -> str:
         """Hash: one run record."""
         return f"{self.base}run:{run_id}"

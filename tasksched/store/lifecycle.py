@@ -12,7 +12,7 @@ workers racing for one schedule, or a worker that died, never leave a half-writt
 * :meth:`RunLifecycle.sweep` - ``running`` runs whose run lock expired (their worker died)
   become ``lost``.
 
-Running runs are indexed in the sorted set :func:`running_key` (run id -> start time), so the
+Running runs are indexed in the sorted set :attr:`Keys.running` (run id -> start time), so the
 sweep never scans.
 """
 
@@ -29,16 +29,12 @@ from tasksched.store.runs import encode_fields
 
 if TYPE_CHECKING:
     from tasksched.store import Store
-    from tasksched.store.keys import Keys
 
-__all__ = ["Claim", "Finish", "RunLifecycle", "attempt_token", "running_key"]
+__all__ = ["Claim", "Finish", "RunLifecycle", "attempt_token"]
 
 logger = logging.getLogger("tasksched.worker")
 
 
-def running_key(keys: Keys) -> str:
-    """Sorted set: run ids now ``running`` -> their start time (for the lost-run sweep)."""
-    return f"{keys.base}running"
 
 
 def attempt_token(run_id: str) -> str:
@@ -88,7 +84,7 @@ class RunLifecycle:
     def __init__(self, store: Store):
         self.store = store
         self.keys = store.keys
-        self.running = running_key(store.keys)
+        self.running = store.keys.running
 
     def lease(self, schedule_id: str, token: str) -> Lease:
         """The schedule's run lock as held by ``token``."""

@@ -28,6 +28,7 @@ _FLOAT_FIELDS = (
     "quality_score",
     "validation_score",
     "baseline_score",
+    "prerun_ms",
 )
 _INT_FIELDS = ("attempts", "deferrals", "data_count")
 
