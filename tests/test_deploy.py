@@ -278,7 +278,8 @@ def test_runbook_has_every_anchor_the_rules_use() -> None:
 
 def test_dockerfile_copies_files_that_exist() -> None:
     dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
-    assert "docker-compose.yml" not in dockerfile
+    copies = [line for line in dockerfile.splitlines() if line.startswith("COPY ")]
+    assert copies and not [line for line in copies if "docker-compose.yml" in line]
     assert COMPOSE["x-tasksched"]["build"]["dockerfile"] == "ops/Dockerfile"
     for line in dockerfile.splitlines():
         if line.startswith("COPY "):
