@@ -460,7 +460,11 @@ class ScheduleStore:
                 config=raw_cfg,
             )
         except pydantic.ValidationError as exc:
-            raise ValidationError.from_pydantic(exc) from None
+            err = ValidationError.from_pydantic(exc)
+            tz_given = "timezone" in changes and "timezone" not in (new_cfg or {})
+            if err.field == "config.timezone" and tz_given:
+                raise ValidationError("timezone", err.message) from None  # as the caller named it
+            raise err from None
         mapping, _ = self._encode(spec)
         if secrets_after != secrets_before:
             mapping.update(self._secret_fields(spec.config.notifications.secrets()))

@@ -125,7 +125,8 @@ def test_stale_update_is_refused_not_merged(store: Store) -> None:
     ("changes", "field"),
     [
         ({"cron_expression": "99 * * * *"}, "cron_expression"),
-        ({"timezone": "Nowhere/Land"}, "config.timezone"),
+        ({"timezone": "Nowhere/Land"}, "timezone"),
+        ({"config": {"timezone": "Nowhere/Land"}}, "config.timezone"),
         ({"config": {"quality_threshold": 3}}, "config.quality_threshold"),
         ({"name": ""}, "name"),
         ({"status": "active"}, "status"),

@@ -16,8 +16,6 @@ from tasksched.api.schemas import (
     ScheduleList,
     ScheduleUpdate,
 )
-from tasksched.errors import ValidationError
-from tasksched.models import SECRET_MASK
 
 router = APIRouter(tags=["schedules"])
 
@@ -92,43 +90,15 @@ def update_schedule(
     """Change only the fields given; with ``If-Match`` or ``version``, only if unchanged since."""
     changes = body.model_dump(exclude_unset=True)
     version = changes.pop("version", None)
-    if "config" in changes:
-        _keep_masked_headers(changes["config"])
     if if_match is not None:
         tagged = parse_if_match(if_match)
         if version is not None and tagged is not None and tagged != version:
             raise ApiError(422, "validation_error", "version: differs from If-Match", "version")
         version = tagged if tagged is not None else version
-    try:
-        status = manager.update_schedule(
-            schedule_id, expected_version=version, tenant_id=caller.scope(), **changes
-        )
-    except ValidationError as exc:
-        # The store checks ``timezone`` inside the config; name it as the caller sent it.
-        if exc.field == "config.timezone" and "timezone" not in changes.get("config", {}):
-            raise ValidationError("timezone", exc.message) from None
-        raise
+    status = manager.update_schedule(
+        schedule_id, expected_version=version, tenant_id=caller.scope(), **changes
+    )
     return _with_etag(response, status)
-
-
-def _keep_masked_headers(config: dict[str, Any]) -> None:
-    # A config read back shows webhook header values as the mask; sending them back
-    # unchanged keeps the stored headers (as for the other secrets).
-    notif = config.get("notifications")
-    headers = notif.get("webhook_headers") if isinstance(notif, dict) else None
-    if not isinstance(headers, dict) or not headers:
-        return
-    masked = [k for k, v in headers.items() if v == SECRET_MASK]
-    if len(masked) == len(headers):
-        del notif["webhook_headers"]  # type: ignore[union-attr]
-    elif masked:
-        raise ApiError(
-            422,
-            "validation_error",
-            "config.notifications.webhook_headers: send every header value in clear "
-            "when changing some of them (a masked value cannot be merged)",
-            "config.notifications.webhook_headers",
-        )
 
 
 @router.delete("/schedules/{schedule_id}", status_code=204, response_class=Response)
