@@ -65,7 +65,19 @@ def celery_app(settings: Settings) -> Iterator[Celery]:
     app = Celery("tasksched_beat_tests")
     configure(app, settings)
     yield app
+    close_app(app)
+
+
+def close_app(app: Celery) -> None:
+    """Close the broker connections an app opened.
+
+    kombu keeps them in process-wide pools keyed by broker URL; reset() closes and forgets
+    them all, so the next app gets fresh pools.
+    """
+    import kombu.pools
+
     app.close()
+    kombu.pools.reset()
 
 
 DispatcherFactory = Callable[..., Dispatcher]

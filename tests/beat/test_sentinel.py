@@ -16,7 +16,7 @@ from tasksched.dispatcher import Dispatcher
 from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings
 from tasksched.store import Store
-from tests.beat.conftest import FakeClock, broker_messages
+from tests.beat.conftest import FakeClock, broker_messages, close_app
 from tests.beat.schedules import T0, make_schedule
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import RedisServer, free_port, redis_server_binary, wait_for
@@ -66,4 +66,4 @@ def test_a_tick_through_sentinel(sentinel: tuple[RedisServer, int]) -> None:
     finally:
         d.close()
         store.redis.close()
-        app.close()
+        close_app(app)
