@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -187,16 +188,30 @@ class Dispatcher:
             self._on_error("tick failed; retrying", exc)
         return self.tick_s
 
-    def close(self) -> None:
-        """Give the lease up (if held) so a standby takes over without waiting for the TTL."""
+    def close(self, timeout_s: float = 1.0) -> None:
+        """Give the lease up (if held) so a standby takes over without waiting for the TTL.
+
+        Waits at most ``timeout_s``: when Redis is gone too (a whole stack stopping), the
+        client's reconnect retries must not hold the shutdown; the lease then just expires.
+        """
         if not self.is_leader:
             return
         self.is_leader = False
-        try:
-            self.dispatch.release(self.token)
+        released = threading.Event()
+
+        def release() -> None:
+            try:
+                self.dispatch.release(self.token)
+                released.set()
+            except Exception as exc:
+                log_event(logger, logging.WARNING, "lease release failed", error=repr(exc))
+
+        threading.Thread(target=release, name="tasksched-beat-release", daemon=True).start()
+        if released.wait(timeout_s):
             log_event(logger, logging.INFO, "beat leadership released", event="beat.release")
-        except Exception as exc:
-            log_event(logger, logging.WARNING, "lease release failed", error=repr(exc))
+        else:
+            log_event(logger, logging.WARNING, "lease not released; it will expire",
+                      event="beat.release", lease_s=self.lease_s)
 
     def lease_valid(self) -> bool:
         """True while this process may act as leader (local deadline not passed)."""

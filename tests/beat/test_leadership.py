@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from tasksched.dispatcher import plan_claims
+from celery import Celery
+
+from tasksched.dispatcher import Dispatcher, plan_claims
+from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings
 from tasksched.store import Store
 from tasksched.store.dispatch import DispatchStore
 from tests.beat.conftest import DispatcherFactory, FakeClock, published_run_ids
 from tests.beat.schedules import T0, make_many, make_schedule
+from tests.helpers import RedisServer
 
 
 def test_one_leader_among_many_and_standbys_stay_quiet(
@@ -158,3 +163,23 @@ def test_store_outage_is_survived_as_standby(
     assert not d.is_leader and d.stats.errors == 1
     assert d.tick() == d.tick_s
     assert d.stats.errors == 2
+
+
+def test_close_does_not_hang_when_redis_is_gone_too(tmp_path: Path, celery_app: Celery) -> None:
+    # A whole stack stopping: Redis dies with beat; the client's reconnect retries must not
+    # hold beat's shutdown (the lease simply expires).
+    server = RedisServer(tmp_path / "r")
+    server.start()
+    try:
+        s = Settings(redis_url=server.url)
+        d = Dispatcher(Store(settings=s), CeleryPublisher(celery_app, "training"), s)
+        d.tick()
+        assert d.is_leader
+        server.stop()
+        started = time.monotonic()
+        d.close(timeout_s=1.0)
+        assert time.monotonic() - started < 3.0
+        assert not d.is_leader
+        d.store.redis.close()
+    finally:
+        server.stop()
