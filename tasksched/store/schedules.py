@@ -22,7 +22,7 @@ import pydantic
 from tasksched.cron import get_timezone, jitter_offset_s, next_fire_epoch
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
-    _MIRRORED,
+    MIRRORED_FIELDS,
     SCHEDULE_ID_RE,
     SECRET_MASK,
     AutonomousConfig,
@@ -421,7 +421,7 @@ class ScheduleStore:
         elif isinstance(new_cfg, Mapping):
             # A new top-level threshold replaces its twin in safety_controls (one value).
             sc_changes = new_cfg.get("safety_controls") or {}
-            for top, sc_name, _, _ in _MIRRORED:
+            for top, sc_name, _, _ in MIRRORED_FIELDS:
                 if top in new_cfg and sc_name not in sc_changes:
                     raw.get("safety_controls", {}).pop(sc_name, None)
             raw_cfg = _deep_merge(raw, dict(new_cfg))

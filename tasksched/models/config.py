@@ -1,0 +1,224 @@
+"""A schedule's training configuration (AutonomousConfig) and ScheduleSpec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import (
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from tasksched.cron import MisfirePolicy, get_timezone, normalise
+from tasksched.errors import CronError
+from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_tenant_id
+from tasksched.models.enums import ConcurrencyPolicy
+from tasksched.models.notifications import NotificationConfig
+from tasksched.models.safety import SafetyControls
+
+# (top-level field of AutonomousConfig, field of SafetyControls, top -> controls, controls -> top)
+MIRRORED_FIELDS: tuple[tuple[str, str, Any, Any], ...] = (
+    ("min_data_threshold", "min_data_threshold", lambda v: v, lambda v: v),
+    ("quality_threshold", "quality_threshold", lambda v: v, lambda v: v),
+    ("validation_threshold", "validation_threshold", lambda v: v, lambda v: v),
+    ("max_training_time", "max_training_time_minutes", lambda v: v / 60, lambda v: v * 60),
+    ("backup_models", "backup_before_training", lambda v: v, lambda v: v),
+    ("auto_rollback", "rollback_on_degradation", lambda v: v, lambda v: v),
+)
+
+
+class AutonomousConfig(Model):
+    """A schedule's training configuration.
+
+    The top-level thresholds (``min_data_threshold``, ``quality_threshold``,
+    ``validation_threshold``, ``max_training_time`` in seconds, ``backup_models``,
+    ``auto_rollback``) are the same values as their twins in ``safety_controls``: setting
+    either sets both; two different explicit values are a validation error.
+    """
+
+    enabled: bool = True
+    training_schedule: str = "0 2 * * *"
+    timezone: str = "UTC"
+    safety_controls: SafetyControls = Field(
+        default_factory=lambda: SafetyControls.model_validate({})
+    )
+    min_data_threshold: int | None = Field(default=None, ge=0)
+    quality_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    validation_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_training_time: float | None = Field(default=None, gt=0, description="seconds")
+    backup_models: bool | None = None
+    auto_rollback: bool | None = None
+    notifications: NotificationConfig = Field(default_factory=lambda: NotificationConfig())
+    learner: str | None = Field(default=None, description="import path 'module:attribute'")
+    learner_options: dict[str, Any] = Field(default_factory=dict)
+    misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
+    misfire_grace_s: float = Field(default=300.0, ge=0, le=7 * 86400)
+    jitter_s: float = Field(default=0.0, ge=0, le=86400)
+    concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.SKIP
+
+    @field_validator("training_schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        try:
+            return normalise(v).expression
+        except CronError as exc:
+            raise ValueError(exc.message) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            get_timezone(v)
+        except CronError as exc:
+            raise ValueError(exc.message) from None
+        return v
+
+    @field_validator("learner")
+    @classmethod
+    def _learner(cls, v: str | None) -> str | None:
+        if v is not None and not LEARNER_RE.match(v):
+            raise ValueError("must be an import path 'module:attribute'")
+        return v
+
+    @field_validator(*[m[0] for m in MIRRORED_FIELDS])
+    @classmethod
+    def _no_conflict(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is None:
+            return v
+        controls = info.data.get("safety_controls")
+        if not isinstance(controls, SafetyControls):
+            return v
+        assert info.field_name is not None
+        _, sc_name, to_sc, _ = next(m for m in MIRRORED_FIELDS if m[0] == info.field_name)
+        if sc_name in controls.explicit_fields and getattr(controls, sc_name) != to_sc(v):
+            raise ValueError(
+                f"conflicts with safety_controls.{sc_name} ({getattr(controls, sc_name)}); "
+                "they are one value: set one of them, or both the same"
+            )
+        return v
+
+    _mirrored: bool = PrivateAttr(default=False)
+
+    @model_validator(mode="after")
+    def _mirror(self) -> AutonomousConfig:
+        # pydantic re-runs after-validators when an instance is passed in; once is enough.
+        if self._mirrored:
+            return self
+        overrides = {
+            sc_name: to_sc(getattr(self, top))
+            for top, sc_name, to_sc, _ in MIRRORED_FIELDS
+            if top in self.model_fields_set and getattr(self, top) is not None
+        }
+        controls = self.safety_controls.with_overrides(**overrides) if overrides else None
+        if controls is not None:
+            self.__dict__["safety_controls"] = controls
+        for top, sc_name, _, from_sc in MIRRORED_FIELDS:
+            self.__dict__[top] = from_sc(getattr(self.safety_controls, sc_name))
+        self._mirrored = True
+        return self
+
+    def to_stored(self, include_secrets: bool = False) -> dict[str, Any]:
+        """The JSON form kept in Redis: mirrored fields once, secrets removed (stored apart)."""
+        d = self.model_dump(
+            mode="json",
+            exclude={m[0] for m in MIRRORED_FIELDS} | {"safety_controls", "notifications"},
+        )
+        d["safety_controls"] = self.safety_controls.to_stored()
+        notif = self.notifications.model_dump(
+            mode="json", exclude=set(NotificationConfig.SECRET_FIELDS)
+        )
+        if include_secrets:
+            notif.update(self.notifications.secrets())
+        d["notifications"] = notif
+        return d
+
+    def public_dict(self) -> dict[str, Any]:
+        """Every effective value, JSON-ready, secrets masked."""
+        d = self.model_dump(mode="json", exclude={"notifications"})
+        d["notifications"] = self.notifications.public_dict()
+        return d
+
+
+class ScheduleSpec(Model):
+    """What a user gives to create a schedule."""
+
+    tenant_id: str
+    name: str
+    cron_expression: str
+    config: AutonomousConfig = Field(default_factory=AutonomousConfig)
+    description: str = Field(default="", max_length=2000)
+
+    @field_validator("tenant_id")
+    @classmethod
+    def _tenant(cls, v: Any) -> str:
+        return validate_tenant_id(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: Any) -> str:
+        return validate_name(v)
+
+    @field_validator("cron_expression")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        try:
+            return normalise(v).expression
+        except CronError as exc:
+            raise ValueError(exc.message) from None
+
+    @model_validator(mode="after")
+    def _cron_into_config(self) -> ScheduleSpec:
+        # The schedule's cron is the one given here; the config's training_schedule follows it.
+        if self.config.training_schedule != self.cron_expression:
+            self.__dict__["config"] = self.config.model_copy(
+                update={"training_schedule": self.cron_expression}
+            )
+        return self
+
+    @classmethod
+    def from_validated_config(
+        cls,
+        tenant_id: Any,
+        name: Any,
+        cron_expression: Any,
+        config: AutonomousConfig,
+        description: Any = "",
+        config_cache: dict[tuple[int, str], AutonomousConfig] | None = None,
+    ) -> ScheduleSpec:
+        """Validate the plain fields with the same rules, reusing an already validated config.
+
+        For bulk creation: skips re-validating ``config`` and, with ``config_cache``, shares
+        one config object among specs with the same cron. Raises ValidationError naming the field.
+        """
+        from tasksched.errors import ValidationError as _VE
+
+        def check(field: str, fn: Any, value: Any) -> Any:
+            try:
+                return fn(value)
+            except (ValueError, TypeError) as exc:
+                msg = exc.message if isinstance(exc, CronError) else str(exc)
+                raise _VE(field, msg) from None
+
+        tenant = check("tenant_id", validate_tenant_id, tenant_id)
+        clean_name = check("name", validate_name, name)
+        cron = check("cron_expression", lambda v: normalise(v).expression, cron_expression)
+        if not isinstance(description, str) or len(description) > 2000:
+            raise _VE("description", "must be a string of at most 2000 characters")
+        if config.training_schedule != cron:
+            key = (id(config), cron)
+            cached = config_cache.get(key) if config_cache is not None else None
+            if cached is None:
+                cached = config.model_copy(update={"training_schedule": cron})
+                if config_cache is not None:
+                    config_cache[key] = cached
+            config = cached
+        return cls.model_construct(
+            tenant_id=tenant,
+            name=clean_name,
+            cron_expression=cron,
+            config=config,
+            description=description,
+        )
