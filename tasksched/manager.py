@@ -280,7 +280,7 @@ class SchedulerManager:
         return {name: sum(int(x) for x in n[i * 4 : i * 4 + 4]) for i, name in enumerate(names)}
 
     def _run_totals(self) -> dict[str, int]:
-        from tasksched.store.schedules import COUNTERS
+        from tasksched.store.records import COUNTERS
 
         keys, r = self.store.keys, self.store.redis
         ids = [sid for t in self.store.schedules.tenants() for sid in r.smembers(keys.tenant(t))]

@@ -14,8 +14,9 @@ from tasksched.settings import Settings, get_settings
 from tasksched.store.client import connect
 from tasksched.store.control import ControlStore
 from tasksched.store.keys import Keys
+from tasksched.store.records import ScheduleRecord
 from tasksched.store.runs import RunStore, cron_run_id, manual_run_id
-from tasksched.store.schedules import ScheduleRecord, ScheduleStore
+from tasksched.store.schedules import ScheduleStore
 from tasksched.store.scripts import Scripts
 from tasksched.store.secrets import SecretBox
 

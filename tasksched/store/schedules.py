@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pydantic
 
-from tasksched.cron import get_timezone, jitter_offset_s, next_fire_epoch
+from tasksched.cron import jitter_offset_s, next_fire_epoch
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
     MIRRORED_FIELDS,
@@ -28,155 +25,16 @@ from tasksched.models import (
     AutonomousConfig,
     ScheduleSpec,
     ScheduleStatus,
-    utc_iso,
+)
+from tasksched.store.records import (
+    DEFAULT_FIELDS,
+    ScheduleRecord,
+    encode_config,
+    new_schedule_id,
 )
 
 if TYPE_CHECKING:
     from tasksched.store import Store
-
-COUNTERS = (
-    "total_runs",
-    "successful_runs",
-    "failed_runs",
-    "skipped_runs",
-    "rejected_runs",
-    "consecutive_failures",
-)
-# Values a hash field takes when absent (left out on bulk create to save memory and time).
-# Beat's timing fields (cron, tz, misfire) are always written; beat reads them as they are.
-_DEFAULT_FIELDS = {"config": "{}"}
-# Config fields kept as their own hash fields (read by beat every tick), not in the JSON.
-_TIMING = ("training_schedule", "timezone", "jitter_s", "misfire_policy", "misfire_grace_s")
-
-
-def new_schedule_id() -> str:
-    """A random 16-hex-character schedule id (64 bits)."""
-    return os.urandom(8).hex()
-
-
-def _float(v: str | None) -> float | None:
-    return None if v in (None, "") else float(v)  # type: ignore[arg-type]
-
-
-@dataclass
-class ScheduleRecord:
-    """One stored schedule, as read back."""
-
-    id: str
-    tenant_id: str
-    name: str
-    description: str
-    cron_expression: str
-    timezone: str
-    status: ScheduleStatus
-    version: int
-    created_at: float
-    updated_at: float
-    raw_config: dict[str, Any]
-    secret_names: dict[str, Any] = field(default_factory=dict)
-    secrets_token: str | None = None
-    counters: dict[str, int] = field(default_factory=dict)
-    next_run: float | None = None
-    last_run: float | None = None
-    last_result: dict[str, Any] | None = None
-    cooldown_until: float | None = None
-    last_failure_at: float | None = None
-    _config: AutonomousConfig | None = None
-
-    @classmethod
-    def from_hash(cls, h: Mapping[str, str]) -> ScheduleRecord:
-        """Build from the stored hash fields."""
-        h = {**_DEFAULT_FIELDS, **h}
-        raw = json.loads(h.get("config") or "{}")
-        policy, _, grace = (h.get("misfire") or "").partition(":")
-        raw["training_schedule"] = h["cron"]
-        raw["timezone"] = h.get("tz", "UTC")
-        if h.get("jitter_s"):
-            raw["jitter_s"] = float(h["jitter_s"])
-        if policy:
-            raw["misfire_policy"] = policy
-        if grace:
-            raw["misfire_grace_s"] = float(grace)
-        last_result = h.get("last_result")
-        return cls(
-            id=h["id"],
-            tenant_id=h["tenant_id"],
-            name=h["name"],
-            description=h.get("description", ""),
-            cron_expression=h["cron"],
-            timezone=h.get("tz", "UTC"),
-            status=ScheduleStatus(h.get("status", "active")),
-            version=int(h.get("version", 0)),
-            created_at=float(h.get("created_at", 0)),
-            updated_at=float(h.get("updated_at") or h.get("created_at") or 0),
-            raw_config=raw,
-            secret_names=json.loads(h["secret_names"]) if h.get("secret_names") else {},
-            secrets_token=h.get("secrets") or None,
-            counters={c: int(h.get(c, 0) or 0) for c in COUNTERS},
-            next_run=_float(h.get("next_run")),
-            last_run=_float(h.get("last_run")),
-            last_result=json.loads(last_result) if last_result else None,
-            cooldown_until=_float(h.get("cooldown_until")),
-            last_failure_at=_float(h.get("last_failure_at")),
-        )
-
-    @property
-    def config(self) -> AutonomousConfig:
-        """The validated config, without secrets (see :meth:`ScheduleStore.config_with_secrets`)."""
-        if self._config is None:
-            self._config = AutonomousConfig.model_validate(self.raw_config)
-        return self._config
-
-    def _public_notifications(self) -> dict[str, Any]:
-        notif = self.config.notifications.public_dict()
-        names = self.secret_names
-        notif["email_password"] = SECRET_MASK if names.get("email_password") else None
-        notif["webhook_secret"] = SECRET_MASK if names.get("webhook_secret") else None
-        notif["webhook_headers"] = {k: SECRET_MASK for k in names.get("webhook_headers", [])}
-        return notif
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary for lists (no config parsing beyond what is stored)."""
-        sc = self.raw_config.get("safety_controls", {})
-        return {
-            "id": self.id,
-            "schedule_id": self.id,
-            "tenant_id": self.tenant_id,
-            "name": self.name,
-            "description": self.description,
-            "cron_expression": self.cron_expression,
-            "timezone": self.timezone,
-            "safety_level": sc.get("level", "moderate"),
-            "status": self.status.value,
-            "version": self.version,
-            "next_run": utc_iso(self.next_run),
-            "last_run": utc_iso(self.last_run),
-            "last_result": self.last_result,
-            **self.counters,
-        }
-
-    def status_dict(self) -> dict[str, Any]:
-        """The full JSON-ready status: summary, effective config (secrets masked), times."""
-        d = self.summary()
-        next_local = None
-        if self.next_run is not None:
-            next_local = datetime.fromtimestamp(self.next_run, UTC).astimezone(
-                get_timezone(self.timezone)
-            )
-        config = self.config.public_dict()
-        config["notifications"] = self._public_notifications()
-        d.update(
-            {
-                "next_run_local": next_local.isoformat() if next_local else None,
-                "created_at": utc_iso(self.created_at),
-                "updated_at": utc_iso(self.updated_at),
-                "cooldown_until": utc_iso(self.cooldown_until),
-                "in_cooldown": bool(self.cooldown_until and self.cooldown_until > time.time()),
-                "last_failure_at": utc_iso(self.last_failure_at),
-                "config": config,
-            }
-        )
-        return d
 
 
 class ScheduleStore:
@@ -282,7 +140,7 @@ class ScheduleStore:
                     mapping["next_run"] = repr(nxt)
                     due[sid] = nxt
                 # Empty and default fields are left out (read back as their defaults).
-                fields = {f: v for f, v in mapping.items() if v and _DEFAULT_FIELDS.get(f) != v}
+                fields = {f: v for f, v in mapping.items() if v and DEFAULT_FIELDS.get(f) != v}
                 pipe.hset(k.schedule(sid), mapping=fields)
                 by_tenant.setdefault(spec.tenant_id, []).append(sid)
                 out.append(sid)
@@ -407,9 +265,7 @@ class ScheduleStore:
             raise ValidationError("tenant_id", "a schedule cannot move to another tenant")
         if expected_version is not None and expected_version != current.version:
             raise ConflictError(schedule_id, expected_version, current.version)
-        secrets_before = (
-            self._s.box.decrypt(current.secrets_token) if current.secrets_token else {}
-        )
+        secrets_before = self._s.box.decrypt(current.secrets_token) if current.secrets_token else {}
         raw = json.loads(json.dumps(current.raw_config))
         cron = changes.get("cron_expression", current.cron_expression)
         new_cfg = changes.get("config")
@@ -523,9 +379,7 @@ class ScheduleStore:
         now = time.time() if now is None else now
         current = self.get(schedule_id)
         nxt = repr(self.next_fire(current, schedule_id, now))
-        self._write(
-            schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active"
-        )
+        self._write(schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active")
         return self.get(schedule_id)
 
     def delete(self, schedule_id: str) -> None:
@@ -546,34 +400,6 @@ class ScheduleStore:
             pipe.zrem(k.due, schedule_id)
 
         self._r.transaction(tx, key, runs_key)
-
-
-def encode_config(cfg: AutonomousConfig) -> str:
-    """The stored JSON of a config: timing fields apart, defaults and secrets left out."""
-    stored = cfg.to_stored()
-    defaults = _default_stored()
-    out: dict[str, Any] = {}
-    for name, value in stored.items():
-        if name in _TIMING:
-            continue
-        if name == "notifications":
-            dn = defaults["notifications"]
-            value = {k: v for k, v in value.items() if dn.get(k, object()) != v}
-            if not value:
-                continue
-        elif defaults.get(name, object()) == value:
-            continue
-        out[name] = value
-    return json.dumps(out, separators=(",", ":"))
-
-
-_DEFAULT_STORED: dict[str, Any] = {}
-
-
-def _default_stored() -> dict[str, Any]:
-    if not _DEFAULT_STORED:
-        _DEFAULT_STORED.update(AutonomousConfig().to_stored())
-    return _DEFAULT_STORED
 
 
 def _unmask_headers(new: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
