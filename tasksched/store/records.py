@@ -7,8 +7,8 @@ import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from tasksched.cron import get_timezone
@@ -18,7 +18,6 @@ from tasksched.models import (
     ScheduleStatus,
     utc_iso,
 )
-
 
 COUNTERS = (
     "total_runs",
