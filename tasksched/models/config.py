@@ -18,6 +18,16 @@ from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_ten
 from tasksched.models.enums import ConcurrencyPolicy
 from tasksched.models.notifications import NotificationConfig
 from tasksched.models.safety import SafetyControls
+from tasksched.settings import get_settings
+
+
+def valid_cron(value: Any) -> str:
+    """The normalised expression, or ValueError with the cron engine's message (for pydantic)."""
+    try:
+        return normalise(value).expression
+    except CronError as exc:
+        raise ValueError(exc.message) from None
+
 
 # (top-level field of AutonomousConfig, field of SafetyControls, top -> controls, controls -> top)
 MIRRORED_FIELDS: tuple[tuple[str, str, Any, Any], ...] = (
@@ -55,17 +65,16 @@ class AutonomousConfig(Model):
     learner: str | None = Field(default=None, description="import path 'module:attribute'")
     learner_options: dict[str, Any] = Field(default_factory=dict)
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
-    misfire_grace_s: float = Field(default=300.0, ge=0, le=7 * 86400)
+    misfire_grace_s: float = Field(
+        default_factory=lambda: get_settings().beat_default_grace_s, ge=0, le=7 * 86400
+    )
     jitter_s: float = Field(default=0.0, ge=0, le=86400)
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.SKIP
 
     @field_validator("training_schedule")
     @classmethod
-    def _cron(cls, v: str) -> str:
-        try:
-            return normalise(v).expression
-        except CronError as exc:
-            raise ValueError(exc.message) from None
+    def _cron(cls, v: Any) -> str:
+        return valid_cron(v)
 
     @field_validator("timezone")
     @classmethod
@@ -163,11 +172,8 @@ class ScheduleSpec(Model):
 
     @field_validator("cron_expression")
     @classmethod
-    def _cron(cls, v: str) -> str:
-        try:
-            return normalise(v).expression
-        except CronError as exc:
-            raise ValueError(exc.message) from None
+    def _cron(cls, v: Any) -> str:
+        return valid_cron(v)
 
     @model_validator(mode="after")
     def _cron_into_config(self) -> ScheduleSpec:
