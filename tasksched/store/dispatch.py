@@ -221,10 +221,6 @@ class DispatchStore:
         pipe.hdel(self._k.outbox, *run_ids)
         pipe.execute()
 
-    def outbox_size(self) -> int:
-        """How many claimed runs wait to be published."""
-        return int(self._r.hlen(self._k.outbox))
-
     # ---- health ---------------------------------------------------------------------------
     def record_dispatch_lag(self, lag_s: float) -> None:
         """The lateness of the last dispatched batch (publish time minus fire time)."""

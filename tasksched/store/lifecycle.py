@@ -18,8 +18,6 @@ sweep never scans.
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +29,6 @@ if TYPE_CHECKING:
     from tasksched.store import Store
 
 __all__ = ["Claim", "Finish", "RunLifecycle", "attempt_token"]
-
-logger = logging.getLogger("tasksched.worker")
-
-
 
 
 def attempt_token(run_id: str) -> str:
@@ -244,8 +238,3 @@ class RunLifecycle:
             if done.applied:
                 lost.append(run_id)
         return lost
-
-
-def decode_last_result(raw: str | None) -> dict[str, Any] | None:
-    """A schedule's ``last_result`` field as a dict."""
-    return json.loads(raw) if raw else None

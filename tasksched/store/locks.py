@@ -42,12 +42,3 @@ class Lease:
     def release(self) -> bool:
         """Give the lease up if it is still ours."""
         return bool(self._s.scripts.run("lease_release", [self.key], [self.token]))
-
-    def holder(self) -> str | None:
-        """The token of whoever holds the lease now, or None."""
-        value = self._s.redis.get(self.key)
-        return None if value is None else str(value)
-
-    def ttl_left_ms(self) -> int:
-        """Milliseconds until the lease expires (negative when absent)."""
-        return int(self._s.redis.pttl(self.key))
