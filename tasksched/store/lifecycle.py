@@ -132,14 +132,25 @@ class RunLifecycle:
         )
 
     def defer(
-        self, run_id: str, schedule_id: str, token: str, reason: str, countdown_s: float, check: str
+        self,
+        run_id: str,
+        schedule_id: str,
+        token: str,
+        reason: str,
+        countdown_s: float,
+        check: str,
+        **fields: Any,
     ) -> int | None:
-        """Mark the run deferred (lock released); returns its deferral count, None if not ours."""
+        """Mark the run deferred (lock released), setting ``fields`` on it in the same script;
+        returns its deferral count, None if not ours."""
+        args: list[Any] = [run_id, token, reason, repr(float(countdown_s)), check]
+        for name, value in encode_fields(fields).items():
+            args.extend((name, value))
         n = int(
             self.store.scripts.run(
                 "run_defer",
                 [self.keys.run(run_id), self.keys.run_lock(schedule_id), self.running],
-                [run_id, token, reason, repr(float(countdown_s)), check],
+                args,
             )
         )
         return None if n < 0 else n

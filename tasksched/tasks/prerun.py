@@ -153,11 +153,12 @@ class PreRun:
         checks.append(d.as_dict())
         if d.action is Action.SKIP:
             return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
-        n = self.life.defer(msg.run_id, msg.schedule_id, token, d.reason, d.countdown_s, d.check)
+        n = self.life.defer(
+            msg.run_id, msg.schedule_id, token, d.reason, d.countdown_s, d.check, checks=checks
+        )
         if n is None:
             reason = f"not deferred: the run changed meanwhile ({d.reason})"
             return Outcome(None, reason, check=d.check)
-        self.life.update(msg.run_id, checks=checks)
         return Outcome(
             RunStatus.DEFERRED, d.reason, d.countdown_s, d.check, record=record, deferrals=n
         )

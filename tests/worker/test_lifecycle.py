@@ -121,6 +121,19 @@ def test_defer_releases_the_lock_and_counts(
     assert real_store.schedules.get(sid).counters["total_runs"] == 0  # deferral: no outcome
 
 
+def test_defer_writes_its_fields_in_the_same_script_and_only_when_applied(
+    real_store: Store, life: RunLifecycle, sid: str
+) -> None:
+    queued(real_store, sid, "r1")
+    token = attempt_token("r1")
+    claim(life, sid, "r1", token)
+    checks = [{"check": "run_id", "ok": True}]
+    assert life.defer("r1", sid, "not-ours", "busy", 2.0, "resources", checks=checks) is None
+    assert "checks" not in real_store.runs.get("r1")
+    assert life.defer("r1", sid, token, "busy", 2.0, "resources", checks=checks) == 1
+    assert real_store.runs.get("r1")["checks"] == checks
+
+
 def test_missing_record_is_created_and_finished_runs_refused(
     real_store: Store, life: RunLifecycle, sid: str
 ) -> None:
