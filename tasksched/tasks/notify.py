@@ -22,17 +22,18 @@ from celery.signals import worker_init
 
 from tasksched.celery import NOTIFY_TASK, app
 from tasksched.errors import NotFoundError, NotificationError
+from tasksched.handle import publisher
 from tasksched.logs import configure_logging, log_event
 from tasksched.models import NotificationConfig, NotificationEvent, NotificationType
 from tasksched.notify.dispatch import backoff_s, deliver, redact
 from tasksched.notify.events import build_payload, make_payload
-from tasksched.settings import Settings, get_settings
+from tasksched.settings import get_settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store import notifications as counters
 from tasksched.store.notifications import NotificationStore
 
 if TYPE_CHECKING:
-    from celery import Celery, Task
+    from celery import Task
 
 __all__ = ["emit_event", "notify", "queue_event", "run_notification", "send_test"]
 
@@ -42,22 +43,6 @@ logger = logging.getLogger("tasksched.notify")
 def new_event_id() -> str:
     """A random 16-hex-character event id."""
     return os.urandom(8).hex()
-
-
-@lru_cache(maxsize=8)
-def _app_for(broker_url: str) -> Celery:
-    from tasksched.celery import create_app
-    from tasksched.settings import Settings as _S
-
-    return create_app(_S(redis_url=broker_url))
-
-
-def publisher(settings: Settings) -> Celery:
-    """The Celery app that publishes to ``settings``' broker (the process app when it does)."""
-    broker = settings.effective_broker_url
-    if app.conf.broker_url == broker:
-        return app
-    return _app_for(broker)
 
 
 def queue_event(
@@ -70,7 +55,7 @@ def queue_event(
     notes = NotificationStore(store)
     event_id = str(payload["id"])
     notes.save_payload(event_id, payload)
-    sender = publisher(store.settings)
+    sender = publisher(store)
     queued = 0
     for channel in channels:
         sender.send_task(
