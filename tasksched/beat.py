@@ -10,26 +10,17 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from celery import Celery
 from celery.beat import Scheduler
 
 from tasksched.dispatcher import Dispatcher
-from tasksched.logs import configure_logging, log_event
+from tasksched.logs import configure_logging, log_event, safe_url
 from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
 
 logger = logging.getLogger("tasksched.beat")
-
-
-def _safe_url(url: str) -> str:
-    """A URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 class RedisScheduler(Scheduler):  # type: ignore[misc]
@@ -59,7 +50,7 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
             "beat started",
             event="beat.start",
             beat_id=self.dispatcher.token,
-            redis=_safe_url(settings.redis_url),
+            redis=safe_url(settings.redis_url),
             queue=settings.training_queue,
             lease_s=settings.beat_lease_s,
         )
@@ -90,4 +81,4 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
     def info(self) -> str:
         """Shown in ``celery beat``'s banner."""
         settings = self.settings or get_settings()
-        return f"tasksched Redis scheduler: {_safe_url(settings.redis_url)}"
+        return f"tasksched Redis scheduler: {safe_url(settings.redis_url)}"

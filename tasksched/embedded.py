@@ -31,6 +31,7 @@ import psutil
 from cryptography.fernet import Fernet
 
 from tasksched.errors import TaskschedError, ValidationError
+from tasksched.logs import safe_url
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings
 
@@ -246,7 +247,7 @@ class Stack:
         secret_key = os.environ.get("TASKSCHED_SECRET_KEY") or ensure_secret_key(self.state_dir)
         if self.options.redis_url:
             self.redis_url = self.options.redis_url
-            self.log(f"redis:  {_safe_url(self.redis_url)} (TASKSCHED_REDIS_URL)")
+            self.log(f"redis:  {safe_url(self.redis_url)} (TASKSCHED_REDIS_URL)")
         else:
             self.redis_url = self._start_redis()
         port = self.options.api_port
@@ -449,10 +450,3 @@ class Stack:
             self._lock_fh = None
         return [pid for child in self.children for pid in child.leftovers()]
 
-
-def _safe_url(url: str) -> str:
-    """``url`` without its password."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.split('@', 1)[1]}"

@@ -18,8 +18,9 @@ import logging
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["JsonFormatter", "configure_logging", "log_event"]
+__all__ = ["JsonFormatter", "configure_logging", "log_event", "safe_url"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _RESERVED = frozenset(
@@ -85,3 +86,11 @@ def log_event(logger: logging.Logger, level: int, message: str, **fields: Any) -
         return
     extra = {(f"field_{k}" if k in _RESERVED else k): v for k, v in fields.items()}
     logger.log(level, message, extra=extra, stacklevel=2)
+
+
+def safe_url(url: str) -> str:
+    """``url`` with its password masked (``redis://user:***@host``), for logs and banners."""
+    password = urlsplit(url).password
+    if password is None:
+        return url
+    return url.replace(f":{password}@", ":***@", 1)

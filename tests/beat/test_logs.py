@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasksched.logs import JsonFormatter, configure_logging, log_event
+from tasksched.logs import JsonFormatter, configure_logging, log_event, safe_url
 
 
 @pytest.fixture
@@ -84,3 +84,16 @@ def test_configure_logging_is_idempotent() -> None:
             root.removeHandler(h)
         root.propagate = propagate
         root.setLevel(level)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://user:s3cret@host/0", "redis://user:***@host/0"),
+        ("sentinel://:s3cret@h1:26379,h2:26379/mymaster", "sentinel://:***@h1:26379,h2:26379/mymaster"),
+    ],
+)
+def test_safe_url_masks_the_password_only(url: str, shown: str) -> None:
+    assert safe_url(url) == shown
