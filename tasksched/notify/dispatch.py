@@ -7,12 +7,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tasksched.errors import NotificationError
-from tasksched.models import NotificationConfig, NotificationType
+from tasksched.models import SECRET_MASK, NotificationConfig, NotificationType
 
 if TYPE_CHECKING:
     from tasksched.store import Store
-
-MASK = "********"
 
 
 def backoff_s(
@@ -31,7 +29,7 @@ def backoff_s(
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value (4+ characters) replaced by a mask."""
     for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        text = text.replace(value, MASK)
+        text = text.replace(value, SECRET_MASK)
     return text
 
 
