@@ -21,14 +21,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tasksched.errors import NotFoundError
 from tasksched.models import RunStatus
 from tasksched.store.locks import Lease, new_token
+from tasksched.store.records import ScheduleRecord
 from tasksched.store.runs import encode_fields
 
 if TYPE_CHECKING:
     from tasksched.store import Store
 
-__all__ = ["Claim", "Finish", "RunLifecycle", "attempt_token"]
+__all__ = ["Claim", "Finish", "RunLifecycle", "attempt_token", "failure_limits"]
 
 
 def attempt_token(run_id: str) -> str:
@@ -39,6 +41,15 @@ def attempt_token(run_id: str) -> str:
 def holder_run_id(token: str) -> str | None:
     """The run id inside a lock token made by :func:`attempt_token`."""
     return token.split("|", 1)[0] if token else None
+
+
+def failure_limits(record: ScheduleRecord | None) -> tuple[int, float]:
+    """(max consecutive failures, cooldown seconds) that :meth:`RunLifecycle.finish` applies;
+    without a schedule, limits that never start a cooldown."""
+    if record is None:
+        return 1_000_000, 0.0
+    c = record.config.safety_controls
+    return c.max_consecutive_failures, c.failure_cooldown_hours * 3600.0
 
 
 def _pairs(flat: list[Any]) -> dict[str, str]:
@@ -207,8 +218,6 @@ class RunLifecycle:
 
     def sweep(self) -> list[str]:
         """Mark ``running`` runs whose run lock is gone (or another's) as ``lost``; their ids."""
-        from tasksched.errors import NotFoundError
-
         entries = self.running_runs()
         if not entries:
             return []
@@ -229,13 +238,11 @@ class RunLifecycle:
                 continue
             if holder == token:
                 continue
-            max_failures, cooldown_s = 1_000_000, 0.0
             try:
-                controls = self.store.schedules.get(schedule_id).config.safety_controls
-                max_failures = controls.max_consecutive_failures
-                cooldown_s = controls.failure_cooldown_hours * 3600.0
+                record: ScheduleRecord | None = self.store.schedules.get(schedule_id)
             except NotFoundError:
-                pass
+                record = None
+            max_failures, cooldown_s = failure_limits(record)
             done = self.finish(
                 run_id,
                 schedule_id,

@@ -27,7 +27,13 @@ from tasksched.resources import HostMonitor
 from tasksched.safety import Action, Decision
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
-from tasksched.store.lifecycle import Claim, RunLifecycle, attempt_token, holder_run_id
+from tasksched.store.lifecycle import (
+    Claim,
+    RunLifecycle,
+    attempt_token,
+    failure_limits,
+    holder_run_id,
+)
 
 __all__ = ["Outcome", "PreRun", "Prepared", "RunMessage", "schedule_record"]
 
@@ -113,12 +119,6 @@ class PreRun:
         self.monitor = monitor or HostMonitor.get(settings.worker_cpu_sample_s)
 
     # ---- endings --------------------------------------------------------------------------
-    def _controls(self, record: ScheduleRecord | None) -> tuple[int, float]:
-        if record is None:
-            return 1_000_000, 0.0
-        c = record.config.safety_controls
-        return c.max_consecutive_failures, c.failure_cooldown_hours * 3600.0
-
     def end(
         self,
         msg: RunMessage,
@@ -130,7 +130,7 @@ class PreRun:
         **fields: Any,
     ) -> Outcome:
         """Finish the run with ``status`` (counters, lock released) and describe it."""
-        max_failures, cooldown_s = self._controls(record)
+        max_failures, cooldown_s = failure_limits(record)
         if check:
             fields.setdefault("decided_by", check)
         done = self.life.finish(
