@@ -3,13 +3,13 @@
 :class:`Dispatcher` is beat without Celery's loop (``tasksched.beat.RedisScheduler`` calls its
 :meth:`Dispatcher.tick`). One tick, as leader:
 
-1. one script call: renew (or take) the lease, read Redis's clock, the global switch and up to
-   ``beat_batch_size`` due entries (``ZRANGEBYSCORE ... LIMIT``: O(log N + due));
-2. one pipeline: the due schedules' timing fields;
-3. per entry, the misfire plan (:func:`tasksched.cron.plan_due`, cached by cron and time);
-4. one claim script call per batch, guarded by the lease token: advance the due score, write
+1. one script call: renew (or take) the lease, read Redis's clock, the global switch, up to
+   ``beat_batch_size`` due entries (``ZRANGEBYSCORE ... LIMIT``: O(log N + due)) and, in the
+   same script, those schedules' timing fields;
+2. per entry, the misfire plan (:func:`tasksched.cron.plan_due`, cached by cron and time);
+3. one claim script call per batch, guarded by the lease token: advance the due score, write
    the run records (queued or missed) and the outbox entries, renew the lease;
-5. publish the claimed runs (:class:`~tasksched.publisher.CeleryPublisher`) and remove them
+4. publish the claimed runs (:class:`~tasksched.publisher.CeleryPublisher`) and remove them
    from the outbox. A new leader publishes what the outbox still holds first.
 
 A leader stops dispatching once its local lease deadline (from the last successful renew,

@@ -1,9 +1,10 @@
 """Beat's side of the store: leadership, the due index head, the claim and the outbox.
 
 Every call here is one round trip: :meth:`DispatchStore.leader_tick` (lease, clock, switch,
-due head), :meth:`DispatchStore.read_timing` (one pipeline of HMGETs),
-:meth:`DispatchStore.claim` (one Lua script per batch, guarded by the leader's token) and the
-outbox reads and acknowledgements. Nothing here scans the schedules.
+due head with its timing fields), :meth:`DispatchStore.claim` (one Lua script per batch,
+guarded by the leader's token) and the outbox reads and acknowledgements. A tick never calls
+:meth:`DispatchStore.read_timing` (leader_tick already returns those fields); tests use it.
+Nothing here scans the schedules.
 """
 
 from __future__ import annotations
