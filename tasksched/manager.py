@@ -19,7 +19,7 @@ import pydantic
 from tasksched.cron import describe, get_timezone, next_fire_times
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.handle import RunHandle, trigger
-from tasksched.models import AutonomousConfig, ScheduleSpec
+from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.transfer import export_document, import_document
@@ -207,7 +207,7 @@ class SchedulerManager:
         return {
             "enabled": state["enabled"],
             "running": state["enabled"],
-            "changed_at": datetime.fromtimestamp(changed, UTC).isoformat() if changed else None,
+            "changed_at": utc_iso(changed) if changed else None,
             "beat": self.store.control.beat_health(),
         }
 
@@ -232,13 +232,11 @@ class SchedulerManager:
         return {
             "enabled": state["enabled"],
             "changed_at": state["changed_at"],
-            "time": datetime.fromtimestamp(now, UTC).isoformat(),
+            "time": utc_iso(now),
             "beat": {
                 "leader": beat.get("leader"),
                 "leader_present": beat.get("leader") is not None,
-                "last_tick": datetime.fromtimestamp(last_tick, UTC).isoformat()
-                if last_tick
-                else None,
+                "last_tick": utc_iso(last_tick) if last_tick else None,
                 "last_tick_age_s": now - last_tick if last_tick else None,
                 "lag_s": beat.get("lag_s"),  # how late the due head is now
                 "dispatch_lag_s": beat.get("dispatch_lag_s"),  # last batch: sent - fire time
