@@ -25,6 +25,18 @@ from tasksched.store import ScheduleRecord, Store
 from tasksched.store.transfer import export_document, import_document
 
 
+def run_totals(counters: Mapping[str, int]) -> dict[str, int]:
+    """Runs finished by outcome, named like a schedule's counters, from the global counters."""
+    runs = {k.removeprefix("runs_"): v for k, v in counters.items() if k.startswith("runs_")}
+    return {
+        "total_runs": sum(runs.values()),
+        "successful_runs": runs.get("succeeded", 0),
+        "failed_runs": runs.get("failed", 0) + runs.get("lost", 0),
+        "skipped_runs": runs.get("skipped", 0),
+        "rejected_runs": runs.get("rejected", 0),
+    }
+
+
 def _spec(
     tenant_id: Any,
     name: Any,
@@ -216,10 +228,11 @@ class SchedulerManager:
 
         The switch, beat's leader and lag, workers (online when their heartbeat is younger
         than ``worker_stale_s``), schedules by status, broker queue depths (None when the
-        broker is not a Redis this process can read) and runs recorded by outcome (summed
-        over the schedules' counters: a deleted schedule takes its runs with it).
+        broker is not a Redis this process can read) and runs finished by outcome (global
+        counters kept by the workers: O(1) to read, and they never go down).
         """
         now = self.store.time()
+        counters = self.store.control.counters()
         state = self.scheduler_state()
         beat = state["beat"]
         last_tick = beat.get("last_tick")
@@ -247,49 +260,10 @@ class SchedulerManager:
             "workers": workers,
             "workers_online": sum(1 for w in workers if w["online"]),
             "schedules": self.store.schedules.count_by_status(),
-            "queues": self._queue_depths(),
-            "runs": self._run_totals(),
-            "counters": {
-                k: int(float(v))
-                for k, v in self.store.redis.hgetall(self.store.keys.metrics).items()
-            },
+            "queues": self.store.control.queue_depths(),
+            "runs": run_totals(counters),
+            "counters": counters,
         }
-
-    def _queue_depths(self) -> dict[str, int | None]:
-        settings = self.store.settings
-        url = settings.effective_broker_url
-        names = (settings.training_queue, settings.notifications_queue)
-        if url == settings.redis_url:
-            client = self.store.redis
-        elif url.split("://", 1)[0] in ("redis", "rediss", "unix"):
-            client = self.__dict__.get("_broker_client")
-            if client is None:
-                from tasksched.store import connect
-
-                client = self.__dict__["_broker_client"] = connect(url)
-        else:
-            return {name: None for name in names}
-        pipe = client.pipeline(transaction=False)
-        for name in names:
-            # kombu's Redis transport keeps one list per queue and priority step.
-            for key in (name, *(f"{name}\x06\x16{p}" for p in (3, 6, 9))):
-                pipe.llen(key)
-        n = pipe.execute()
-        return {name: sum(int(x) for x in n[i * 4 : i * 4 + 4]) for i, name in enumerate(names)}
-
-    def _run_totals(self) -> dict[str, int]:
-        from tasksched.store.records import COUNTERS
-
-        keys, r = self.store.keys, self.store.redis
-        ids = [sid for t in self.store.schedules.tenants() for sid in r.smembers(keys.tenant(t))]
-        totals = dict.fromkeys(COUNTERS[:-1], 0)
-        pipe = r.pipeline(transaction=False)
-        for sid in ids:
-            pipe.hmget(keys.schedule(sid), list(totals))
-        for values in pipe.execute() if ids else []:
-            for name, v in zip(totals, values, strict=True):
-                totals[name] += int(v or 0)
-        return totals
 
     # ---- backup ---------------------------------------------------------------------------
     def export_schedules(self, tenant_id: str | None = None) -> dict[str, Any]:

@@ -14,8 +14,10 @@ class ControlStore:
     """Global switch (``control`` hash), beat health and worker heartbeats."""
 
     def __init__(self, store: Store):
+        self._s = store
         self._r = store.redis
         self._k = store.keys
+        self._broker: Any = None
 
     def is_enabled(self) -> bool:
         """True unless dispatching was stopped with :meth:`set_enabled` (False)."""
@@ -59,3 +61,30 @@ class ControlStore:
     def workers(self) -> dict[str, Any]:
         """Worker hosts and their last readings (heartbeats written by workers)."""
         return {host: json.loads(v) for host, v in self._r.hgetall(self._k.workers).items()}
+
+    def counters(self) -> dict[str, int]:
+        """Global counters (the `metrics` hash): runs by outcome (`runs_<status>`), and more."""
+        return {k: int(float(v)) for k, v in self._r.hgetall(self._k.metrics).items()}
+
+    def queue_depths(self) -> dict[str, int | None]:
+        """Messages waiting in the training and notification queues (None: not a Redis broker)."""
+        settings = self._s.settings
+        url = settings.effective_broker_url
+        names = (settings.training_queue, settings.notifications_queue)
+        if url == settings.redis_url:
+            client = self._r
+        elif url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+            if self._broker is None:
+                from tasksched.store.client import connect
+
+                self._broker = connect(url)
+            client = self._broker
+        else:
+            return dict.fromkeys(names)
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            # kombu's Redis transport keeps one list per queue and priority step.
+            for key in (name, *(f"{name}\x06\x16{p}" for p in (3, 6, 9))):
+                pipe.llen(key)
+        n = pipe.execute()
+        return {name: sum(int(x) for x in n[i * 4 : i * 4 + 4]) for i, name in enumerate(names)}

@@ -9,6 +9,7 @@ import httpx
 
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.store import Store
+from tasksched.store.lifecycle import RunLifecycle
 from tests.api.conftest import ServedApi, new_schedule
 
 
@@ -98,13 +99,10 @@ def test_metrics_are_read_from_redis_at_scrape_time(
     b = new_schedule(acme, name="b")["schedule_id"]
     acme.post(f"/schedules/{b}/pause")
     acme.post(f"/schedules/{a}/trigger")
-    # Counters as the worker keeps them on the schedule hash.
+    # Global counters as the workers' finish script keeps them (runs_<outcome>).
     real_store.redis.hset(
-        real_store.keys.schedule(a),
-        mapping={"total_runs": 5, "successful_runs": 3, "failed_runs": 1, "skipped_runs": 1},
-    )
-    real_store.redis.hset(
-        real_store.keys.schedule(b), mapping={"total_runs": 2, "rejected_runs": 2}
+        real_store.keys.metrics,
+        mapping={"runs_succeeded": 3, "runs_failed": 1, "runs_skipped": 1, "runs_rejected": 2},
     )
     real_store.redis.hincrby(real_store.keys.metrics, "notifications_sent:webhook", 4)
     r = admin.get("/metrics")
@@ -145,11 +143,16 @@ def test_status_counts_runs_recorded(
     admin: httpx.Client, acme: httpx.Client, real_store: Store
 ) -> None:
     sid = new_schedule(acme)["schedule_id"]
-    real_store.runs.add(f"{sid}-1", sid, "acme", RunStatus.MISSED, RunTrigger.CRON)
-    counters = {"total_runs": 1, "skipped_runs": 1}
-    real_store.redis.hset(real_store.keys.schedule(sid), mapping=counters)
+    lifecycle = RunLifecycle(real_store)
+    for i, outcome in enumerate((RunStatus.SKIPPED, RunStatus.LOST, RunStatus.SUCCEEDED)):
+        run_id = f"{sid}-{i}"
+        real_store.runs.add(run_id, sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
+        lifecycle.finish(run_id, sid, "", outcome, "test", 3, 3600.0)
     s = admin.get("/status").json()
-    assert s["runs"]["total_runs"] == 1 and s["runs"]["skipped_runs"] == 1
+    assert s["runs"]["total_runs"] == 3 and s["runs"]["skipped_runs"] == 1
+    assert s["runs"]["failed_runs"] == 1 and s["runs"]["successful_runs"] == 1
+    real_store.schedules.delete(sid)  # counters of finished runs never go down
+    assert admin.get("/status").json()["runs"]["total_runs"] == 3
 
 
 def test_redis_down_is_503_not_500(redis_url: str) -> None:
