@@ -24,6 +24,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,6 +34,7 @@ from cryptography.fernet import Fernet
 from tasksched.errors import TaskschedError, ValidationError
 from tasksched.logs import safe_url
 from tasksched.manager import SchedulerManager
+from tasksched.resources import die_with_parent
 from tasksched.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -99,20 +101,6 @@ def ensure_secret_key(state_dir: Path) -> str:
     return key
 
 
-def _die_with_parent(sig: int) -> Callable[[], None]:
-    """A ``preexec_fn``: the child gets ``sig`` when `tasksched up` dies (even by SIGKILL)."""
-
-    def preexec() -> None:  # pragma: no cover - runs in the child before exec
-        if sys.platform.startswith("linux"):
-            import ctypes
-
-            pr_set_pdeathsig = 1
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(pr_set_pdeathsig, sig)
-
-    return preexec
-
-
 class Child:
     """A child process in its own process group, its output in a log file."""
 
@@ -143,7 +131,8 @@ class Child:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent(self.orphan_signal),
+            # The child gets orphan_signal when `tasksched up` dies (even by SIGKILL).
+            preexec_fn=partial(die_with_parent, self.orphan_signal),
         )
         self.known_pids.add(self.proc.pid)
 
@@ -267,8 +256,9 @@ class Stack:
              "-Q", f"{settings.training_queue},{settings.notifications_queue}",
              "-n", f"{node}@%h", "-c", str(self.options.worker_concurrency),
              "-l", "INFO"],
-            # Orphaned (up was killed), Redis dies too: a warm shutdown would wait for it.
-            orphan_signal=signal.SIGQUIT,
+            # Orphaned (up was killed), Redis dies too: even a cold shutdown can hang on the
+            # broker. SIGKILL is certain; its pool and training children die with it.
+            orphan_signal=signal.SIGKILL,
         )  # fmt: skip
         beat = self._spawn(
             "beat",

@@ -10,7 +10,6 @@ Exit codes: 0 trained and evaluated, 1 the learner failed, 3 stopped on request.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
@@ -20,18 +19,9 @@ import warnings
 from types import FrameType
 from typing import Any
 
+from tasksched.resources import die_with_parent
+
 EXIT_OK, EXIT_ERROR, EXIT_STOPPED = 0, 1, 3
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-    if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(EXIT_ERROR)
 
 
 def _write(path: str, data: dict[str, Any]) -> None:
@@ -45,7 +35,7 @@ def main(argv: list[str]) -> int:
     """Run one training job described by the JSON file ``argv[1]``."""
     with open(argv[1]) as fh:
         job = json.load(fh)
-    _die_with_parent(int(job["parent_pid"]))
+    die_with_parent(signal.SIGKILL, int(job["parent_pid"]))
     from tasksched.gates import Evaluation
     from tasksched.learners.base import RunContext, TrainingStopped, load_learner
 

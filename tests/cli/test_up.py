@@ -157,7 +157,11 @@ def test_children_stop_when_up_itself_is_killed(tmp_path: Path) -> None:
         os.kill(proc.pid, signal.SIGKILL)  # no cleanup code runs in `up`
         proc.proc.wait(10)
         # each child was started with a parent-death signal: they stop by themselves
-        wait_for(lambda: _alive(family) == [], 20, 0.2, what="orphans to stop")
+        try:
+            wait_for(lambda: _alive(family) == [], 45, 0.2, what="orphans to stop")
+        except AssertionError:
+            left = [" ".join(psutil.Process(p).cmdline()[:6]) for p in _alive(family)]
+            raise AssertionError(f"still running: {left}") from None
     finally:
         for pid in _alive(family):
             os.kill(pid, signal.SIGKILL)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -249,6 +251,24 @@ def test_sigkill_mid_training_marks_the_run_lost_and_frees_the_lock(cluster: Clu
     # The schedule is free again: its next run trains.
     cluster.manager.update_schedule(sid, config={"learner_options": {"train_s": 0}})
     assert cluster.manager.trigger_training("acme", sid).wait(30)["status"] == "succeeded"
+
+
+def test_pool_and_training_processes_die_with_their_worker(cluster: Cluster) -> None:
+    cluster.ensure("big", max_memory_mb=8000)  # a live worker: its sweep finds the lost run
+    victim = cluster.start("orphaner", max_memory_mb=8000, queue="orphaner")
+    sid = cluster.schedule({"count": 500, "train_s": 60})
+    run_id = cluster.enqueue(sid, queue="orphaner")
+    cluster.wait_status(run_id, "running")
+    family = psutil.Process(victim.pid).children(recursive=True)
+    assert len(family) >= 2  # the pool process and its training child
+
+    def alive() -> list[psutil.Process]:
+        return [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+    os.kill(victim.pid, signal.SIGKILL)  # the worker's main process only, not its group
+    wait_for(lambda: not alive(), 15, what="pool and training processes gone")
+    assert cluster.wait_status(run_id, "lost", timeout_s=20)["status"] == "lost"
+    assert not cluster.store.redis.exists(cluster.store.keys.run_lock(sid))
 
 
 def _digest(path: Path) -> str:
