@@ -83,7 +83,7 @@ class StoreCollector(Collector):
                 queues.add_metric([name], float(depth))
         yield queues
         runs = CounterMetricFamily(
-            "tasksched_runs", "runs recorded on existing schedules, by outcome",
+            "tasksched_runs", "runs finished, by outcome (global counters kept by the workers)",
             labels=["outcome"],
         )
         for field, outcome in _OUTCOMES.items():
