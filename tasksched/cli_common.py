@@ -41,11 +41,10 @@ class CliState:
     def manager(self) -> SchedulerManager:
         """A SchedulerManager on the configured Redis, made on first use."""
         if self._manager is None:
-            self._manager = SchedulerManager(settings=get_settings())
             # Long-lived processes retry Redis for ~30 s; a command should fail fast instead.
-            retry = getattr(self._manager.store.redis, "get_retry", lambda: None)()
-            if retry is not None and hasattr(retry, "update_retries"):
-                retry.update_retries(CLI_REDIS_RETRIES)
+            self._manager = SchedulerManager(
+                settings=get_settings(), redis_retries=CLI_REDIS_RETRIES
+            )
         return self._manager
 
     def close(self) -> None:

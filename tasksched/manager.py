@@ -60,7 +60,8 @@ class SchedulerManager:
     """Create and manage training schedules stored in Redis.
 
     ``SchedulerManager(redis_url="redis://localhost:6379/0")``; without a URL,
-    ``TASKSCHED_REDIS_URL`` is used.
+    ``TASKSCHED_REDIS_URL`` is used. ``redis_retries`` bounds reconnect attempts (default
+    about 30 s of them, for long-lived processes; a command or request handler passes fewer).
     """
 
     def __init__(
@@ -68,8 +69,11 @@ class SchedulerManager:
         redis_url: str | None = None,
         settings: Settings | None = None,
         store: Store | None = None,
+        redis_retries: int | None = None,
     ):
-        self.store = store or Store(settings=settings, redis_url=redis_url)
+        self.store = store or Store(
+            settings=settings, redis_url=redis_url, redis_retries=redis_retries
+        )
 
     # ---- schedules ------------------------------------------------------------------------
     def create_training_schedule(

@@ -67,7 +67,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.keys = keys
-    app.state.manager = manager or SchedulerManager(settings=settings)
+    # A request answers 503 within a second when Redis is gone, not after ~30 s of retries.
+    app.state.manager = manager or SchedulerManager(settings=settings, redis_retries=3)
     errors.install(app)
     api = APIRouter(prefix=PREFIX)
     for module in (schedules, trigger, system, cron, notifications, backup):

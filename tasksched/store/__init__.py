@@ -38,9 +38,13 @@ class Store:
         redis_client: redis.Redis | None = None,
         settings: Settings | None = None,
         redis_url: str | None = None,
+        redis_retries: int | None = None,
     ):
         self.settings = settings or get_settings()
-        self.redis: redis.Redis = redis_client or connect(redis_url or self.settings.redis_url)
+        url = redis_url or self.settings.redis_url
+        self.redis: redis.Redis = redis_client or (
+            connect(url) if redis_retries is None else connect(url, redis_retries)
+        )
         self.keys = Keys(self.settings.key_prefix)
         self.box = SecretBox(self.settings.secret_key)
         self.scripts = Scripts(self.redis)

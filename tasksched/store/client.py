@@ -14,23 +14,23 @@ from tasksched.errors import ValidationError
 Redis = redis.Redis
 
 
-def _retry() -> Retry:
-    # Reconnect by itself across a redis-server restart or failover.
-    return Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=20)
+# Long-lived processes (beat, workers) reconnect by themselves across a redis-server restart
+# or failover: about 30 s of retries. Request handlers and commands pass fewer, to fail fast.
+DEFAULT_RETRIES = 20
 
 
-def _common(health_check_interval: int = 15) -> dict[str, Any]:
+def _common(retries: int = DEFAULT_RETRIES, health_check_interval: int = 15) -> dict[str, Any]:
     return {
         "decode_responses": True,
-        "retry": _retry(),
+        "retry": Retry(ExponentialBackoff(cap=2.0, base=0.05), retries=retries),
         "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
         "health_check_interval": health_check_interval,
         "socket_keepalive": True,
     }
 
 
-def connect(url: str) -> redis.Redis:
-    """Return a client for ``url``.
+def connect(url: str, retries: int = DEFAULT_RETRIES) -> redis.Redis:
+    """Return a client for ``url`` that retries a lost connection ``retries`` times.
 
     * ``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock?db=0``
     * ``sentinel://[:password@]host1:26379,host2:26379/master_name[/db]``: the master that
@@ -40,9 +40,9 @@ def connect(url: str) -> redis.Redis:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("redis", "rediss", "unix"):
-        return redis.Redis.from_url(url, **_common())
+        return redis.Redis.from_url(url, **_common(retries))
     if scheme == "sentinel":
-        return _sentinel(url)
+        return _sentinel(url, retries)
     if scheme in ("redis+cluster", "cluster"):
         from redis.cluster import RedisCluster
 
@@ -54,7 +54,7 @@ def connect(url: str) -> redis.Redis:
     raise ValidationError("TASKSCHED_REDIS_URL", f"unsupported Redis URL scheme {scheme!r}")
 
 
-def _sentinel(url: str) -> redis.Redis:
+def _sentinel(url: str, retries: int) -> redis.Redis:
     from redis.sentinel import Sentinel
 
     parts = urlsplit(url)
@@ -70,5 +70,7 @@ def _sentinel(url: str) -> redis.Redis:
     master = path[0]
     db = int(path[1]) if len(path) > 1 else int(parse_qs(parts.query).get("db", ["0"])[0])
     sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None)
-    client: redis.Redis = sentinel.master_for(master, db=db, password=password, **_common())
+    client: redis.Redis = sentinel.master_for(
+        master, db=db, password=password, **_common(retries)
+    )
     return client

@@ -155,6 +155,26 @@ def test_status_counts_runs_recorded(
     assert admin.get("/status").json()["runs"]["total_runs"] == 3
 
 
+def test_the_api_fails_fast_when_redis_is_gone() -> None:
+    """The app's own client (not a test double): a few retries, not ~30 s of them."""
+    import time
+
+    from tasksched.settings import Settings
+    from tests.api.conftest import ADMIN_KEY, API_KEYS
+    from tests.helpers import free_port
+
+    settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0", api_keys=API_KEYS)
+    served = ServedApi(settings).start()
+    try:
+        with served.client(ADMIN_KEY) as c:
+            t0 = time.monotonic()
+            health = c.get("/healthz", timeout=30)
+            assert health.status_code == 503 and health.json()["redis"] is False
+            assert time.monotonic() - t0 < 10  # the long-lived default would take ~30 s
+    finally:
+        served.stop()
+
+
 def test_redis_down_is_503_not_500(redis_url: str) -> None:
     import redis
     from redis.backoff import NoBackoff
