@@ -6,7 +6,7 @@
 Against a real redis-server started here (free port), Redis also the broker; tasks are really
 published (kombu's Redis list ``training``), read back by this process.
 
-1. idle tick: N stored schedules, nothing due; median cost of ``Dispatcher.tick()`` (in process).
+1. idle tick: N stored schedules, nothing due; median cost of ``Ticker.tick()`` (in process).
    Goal: <= 1 ms.
 2. burst: N schedules due at the same second, a real ``celery -A tasksched beat`` process; time
    from the due second until all N messages are in the broker. Goal: 10,000 within 1 s.
@@ -37,10 +37,10 @@ import psutil  # noqa: E402
 import redis  # noqa: E402
 
 from bench._machine import machine, median, pct, redis_server  # noqa: E402
+from tasksched.beat.publisher import CeleryPublisher  # noqa: E402
+from tasksched.beat.tick import Ticker  # noqa: E402
 from tasksched.celery import create_app  # noqa: E402
-from tasksched.dispatcher import Dispatcher  # noqa: E402
 from tasksched.models import AutonomousConfig, ScheduleSpec  # noqa: E402
-from tasksched.publisher import CeleryPublisher  # noqa: E402
 from tasksched.settings import Settings  # noqa: E402
 from tasksched.store import Store  # noqa: E402
 
@@ -103,7 +103,7 @@ def bench_idle(url: str, n: int, ticks: int) -> None:
     t0 = time.perf_counter()
     create(store, n, cron_at(far))
     made_s = time.perf_counter() - t0
-    d = Dispatcher(store, CeleryPublisher(create_app(settings), "training"), settings)
+    d = Ticker(store, CeleryPublisher(create_app(settings), "training"), settings)
     for _ in range(50):
         d.tick()
     costs = []

@@ -14,7 +14,6 @@ from tasksched.errors import (
     TaskschedError,
     ValidationError,
 )
-from tasksched.handle import RunHandle
 from tasksched.manager import SchedulerManager
 from tasksched.models import (
     AutonomousConfig,
@@ -28,6 +27,7 @@ from tasksched.models import (
     SafetyLevel,
     ScheduleStatus,
 )
+from tasksched.runs import RunHandle
 
 
 def trigger_training(tenant_id: str, schedule_id: str, force: bool = False) -> RunHandle:

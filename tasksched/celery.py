@@ -6,6 +6,8 @@ The app configures its broker (``TASKSCHED_BROKER_URL``, default the store's Red
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from celery import Celery
 from kombu import Queue
 
@@ -13,6 +15,9 @@ from tasksched.settings import Settings, get_settings
 
 TRAIN_TASK = "tasksched.train"
 NOTIFY_TASK = "tasksched.notify"
+# Celery's own per-call limits sit above the worker's supervisor (which enforces the
+# schedule's limits precisely and records them); they only catch a supervisor that hangs.
+CELERY_LIMIT_MARGIN_S = 60.0
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -58,3 +63,23 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 
 app = create_app()
+
+
+@lru_cache(maxsize=8)
+def _app_for_broker(broker_url: str, training_queue: str) -> Celery:
+    return create_app(Settings(redis_url=broker_url, training_queue=training_queue))
+
+
+def app_for(settings: Settings) -> Celery:
+    """The Celery app that publishes to ``settings``' broker: the process app when its broker is
+    the same, else one app per broker (cached)."""
+    broker = settings.effective_broker_url
+    if app.conf.broker_url == broker:
+        return app
+    return _app_for_broker(broker, settings.training_queue)
+
+
+def training_time_limits_s(max_training_time_s: float, kill_grace_s: float) -> tuple[float, float]:
+    """Celery's (soft, hard) per-call limits for a run allowed ``max_training_time_s``."""
+    soft = max_training_time_s + kill_grace_s + CELERY_LIMIT_MARGIN_S
+    return soft, soft + CELERY_LIMIT_MARGIN_S

@@ -18,8 +18,8 @@ import pydantic
 
 from tasksched.cron import describe, get_timezone, next_fire_times
 from tasksched.errors import NotFoundError, ValidationError
-from tasksched.handle import RunHandle, trigger
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
+from tasksched.runs import RunHandle, trigger
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.transfer import export_document, import_document

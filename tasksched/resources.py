@@ -4,42 +4,21 @@
   never blocks on a one-second sample); :meth:`HostMonitor.reading` is instant.
 * :func:`tree_rss_mb` - the resident memory of a process and its children (the training
   child's memory watchdog).
-* :func:`heartbeat_payload` - what a worker publishes about itself.
-* :func:`die_with_parent` - a child process that must not outlive its parent.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
-import socket
-import sys
 import threading
 import time
-from typing import Any
 
 import psutil
 
 from tasksched.safety import HostReading
 
-__all__ = ["HostMonitor", "die_with_parent", "heartbeat_payload", "memory_mb", "tree_rss_mb"]
+__all__ = ["HostMonitor", "memory_mb", "tree_rss_mb"]
 
 MB = 1024.0 * 1024.0
-
-
-def die_with_parent(sig: int = signal.SIGKILL, parent_pid: int | None = None) -> None:
-    """Have Linux send ``sig`` to this process when its parent dies (``PR_SET_PDEATHSIG``).
-
-    With ``parent_pid``, exit at once if that parent is already gone (it died before the
-    request took effect). Does nothing where ``prctl`` does not exist.
-    """
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # 1: PR_SET_PDEATHSIG
-    if parent_pid is not None and os.getppid() != parent_pid:
-        os._exit(1)
 
 
 def memory_mb() -> tuple[float, float]:
@@ -107,28 +86,3 @@ class HostMonitor:
         """Available memory now and the latest CPU sample."""
         available, _ = memory_mb()
         return HostReading(memory_available_mb=available, cpu_percent=self._cpu)
-
-
-def heartbeat_payload(
-    node: str,
-    now: float,
-    queues: list[str],
-    limits: dict[str, float],
-    active_runs: list[str],
-    cpu_percent: float | None,
-) -> dict[str, Any]:
-    """A worker's heartbeat: who, when (Redis time), its readings, limits, queues, runs."""
-    available, total = memory_mb()
-    return {
-        "ts": now,
-        "node": node,
-        "hostname": socket.gethostname(),
-        "pid": os.getpid(),
-        "cpu_percent": cpu_percent,
-        "cpu_count": psutil.cpu_count() or 0,
-        "memory_available_mb": round(available, 1),
-        "memory_total_mb": round(total, 1),
-        "limits": limits,
-        "queues": queues,
-        "active_runs": active_runs,
-    }

@@ -1,12 +1,12 @@
 """Notification channels: log, email, webhook and the per-tenant feed ("memory").
 
-:func:`tasksched.notify.dispatch.deliver` sends one event payload on one channel and raises
+:func:`tasksched.notify.channels.deliver` sends one event payload on one channel and raises
 :class:`~tasksched.errors.NotificationError` (with ``retryable``) when it cannot.
 """
 
 from __future__ import annotations
 
-from tasksched.notify.dispatch import backoff_s, deliver, redact
+from tasksched.notify.channels import backoff_s, deliver, redact
 from tasksched.notify.events import build_payload, level_for, summary_line
 
 __all__ = ["backoff_s", "build_payload", "deliver", "level_for", "redact", "summary_line"]

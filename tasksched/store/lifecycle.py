@@ -30,7 +30,7 @@ from tasksched.store.runs import encode_fields
 if TYPE_CHECKING:
     from tasksched.store import Store
 
-__all__ = ["Claim", "Finish", "RunLifecycle", "attempt_token", "failure_limits"]
+__all__ = ["Finish", "RunClaim", "RunLifecycle", "attempt_token", "failure_limits"]
 
 
 def attempt_token(run_id: str) -> str:
@@ -57,7 +57,7 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Claim:
+class RunClaim:
     """What :meth:`RunLifecycle.claim` found. ``code``: claimed|duplicate|stale|done|locked."""
 
     code: str
@@ -106,7 +106,7 @@ class RunLifecycle:
         worker: str,
         trigger: str,
         fire_time: float | None,
-    ) -> Claim:
+    ) -> RunClaim:
         """Checks 1 and 2 in one script; see ``scripts/run_claim.lua``."""
         k = self.keys
         ttl_ms = max(int(self.store.settings.run_lock_ttl_s * 1000), 1)
@@ -133,7 +133,7 @@ class RunLifecycle:
                 "" if fire_time is None else repr(float(fire_time)),
             ],
         )
-        return Claim(
+        return RunClaim(
             code=str(res[0]),
             now=float(res[1]),
             detail=str(res[2]),

@@ -11,21 +11,49 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import socket
 import threading
 from typing import Any
 
+import psutil
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 from tasksched.logs import log_event
 from tasksched.models import NotificationEvent
-from tasksched.resources import HostMonitor, heartbeat_payload
+from tasksched.resources import HostMonitor, memory_mb
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
 from tasksched.store.lifecycle import RunLifecycle
 
-__all__ = ["Heartbeat"]
+__all__ = ["Heartbeat", "heartbeat_payload"]
 
 logger = logging.getLogger("tasksched.worker")
+
+
+def heartbeat_payload(
+    node: str,
+    now: float,
+    queues: list[str],
+    limits: dict[str, float],
+    active_runs: list[str],
+    cpu_percent: float | None,
+) -> dict[str, Any]:
+    """A worker's heartbeat: who, when (Redis time), its readings, limits, queues, runs."""
+    available, total = memory_mb()
+    return {
+        "ts": now,
+        "node": node,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "cpu_percent": cpu_percent,
+        "cpu_count": psutil.cpu_count() or 0,
+        "memory_available_mb": round(available, 1),
+        "memory_total_mb": round(total, 1),
+        "limits": limits,
+        "queues": queues,
+        "active_runs": active_runs,
+    }
 
 
 class Heartbeat:

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 from celery.exceptions import Retry
 from celery.signals import worker_init
 
-from tasksched.celery import NOTIFY_TASK, app
+from tasksched.celery import NOTIFY_TASK, app, app_for
 from tasksched.errors import NotFoundError, NotificationError
-from tasksched.handle import publisher
 from tasksched.logs import configure_logging, log_event
 from tasksched.models import NotificationConfig, NotificationEvent, NotificationType
-from tasksched.notify.dispatch import backoff_s, deliver, redact
+from tasksched.notify.channels import backoff_s, deliver, redact
 from tasksched.notify.events import build_payload, make_payload
 from tasksched.settings import get_settings
 from tasksched.store import ScheduleRecord, Store
@@ -55,7 +54,7 @@ def queue_event(
     notes = NotificationStore(store)
     event_id = str(payload["id"])
     notes.save_payload(event_id, payload)
-    sender = publisher(store)
+    sender = app_for(store.settings)
     queued = 0
     for channel in channels:
         sender.send_task(

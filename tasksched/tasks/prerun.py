@@ -28,7 +28,7 @@ from tasksched.safety import Action, Decision
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.lifecycle import (
-    Claim,
+    RunClaim,
     RunLifecycle,
     attempt_token,
     failure_limits,
@@ -222,7 +222,7 @@ class PreRun:
         self,
         msg: RunMessage,
         token: str,
-        claim: Claim,
+        claim: RunClaim,
         record: ScheduleRecord | None,
         checks: list[dict[str, Any]],
         forced: bool,

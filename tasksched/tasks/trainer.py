@@ -19,7 +19,7 @@ import warnings
 from types import FrameType
 from typing import Any
 
-from tasksched.resources import die_with_parent
+from tasksched.process import die_with_parent
 
 EXIT_OK, EXIT_ERROR, EXIT_STOPPED = 0, 1, 3
 

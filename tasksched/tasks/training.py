@@ -16,8 +16,7 @@ from typing import Any
 
 from celery import Task
 
-from tasksched.celery import TRAIN_TASK, app
-from tasksched.handle import time_limits_s
+from tasksched.celery import TRAIN_TASK, app, training_time_limits_s
 from tasksched.resources import HostMonitor
 from tasksched.settings import get_settings
 from tasksched.store import Store
@@ -41,7 +40,7 @@ def pipeline() -> RunPipeline:
     return _PIPELINE[1]
 
 
-_SOFT_S, _HARD_S = time_limits_s(
+_SOFT_S, _HARD_S = training_time_limits_s(
     float(get_settings().max_training_time_s), get_settings().training_kill_grace_s
 )
 

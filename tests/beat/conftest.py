@@ -12,9 +12,9 @@ import pytest
 import redis
 from celery import Celery
 
+from tasksched.beat.publisher import CeleryPublisher
+from tasksched.beat.tick import Ticker
 from tasksched.celery import configure
-from tasksched.dispatcher import Dispatcher
-from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings
 from tasksched.store import Store
 from tests.conftest import TEST_SECRET_KEY
@@ -80,24 +80,24 @@ def close_app(app: Celery) -> None:
     kombu.pools.reset()
 
 
-DispatcherFactory = Callable[..., Dispatcher]
+TickerFactory = Callable[..., Ticker]
 
 
 @pytest.fixture
-def make_dispatcher(
+def make_ticker(
     real_store: Store, celery_app: Celery, settings: Settings
-) -> Iterator[DispatcherFactory]:
+) -> Iterator[TickerFactory]:
     """Build in-process dispatchers on the real redis-server; each is closed at teardown."""
-    made: list[Dispatcher] = []
+    made: list[Ticker] = []
 
     def make(
         clock: Callable[[], float] | None = None,
         settings_: Settings | None = None,
         publisher: Any = None,
-    ) -> Dispatcher:
+    ) -> Ticker:
         s = settings_ or settings
         store = Store(settings=s)
-        d = Dispatcher(
+        d = Ticker(
             store,
             publisher or CeleryPublisher(celery_app, s.training_queue),
             s,

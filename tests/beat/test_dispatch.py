@@ -14,15 +14,15 @@ from tasksched.cron import jitter_offset_s
 from tasksched.models import RunStatus
 from tasksched.settings import Settings
 from tasksched.store import Store, cron_run_id
-from tasksched.store.dispatch import DispatchStore
-from tests.beat.conftest import DispatcherFactory, FakeClock, broker_messages, published_run_ids
+from tasksched.store.beat import BeatStore
+from tests.beat.conftest import FakeClock, TickerFactory, broker_messages, published_run_ids
 from tests.beat.schedules import T0, make_many, make_schedule
 
 
 def _tick_until_idle(d: object, clock: FakeClock | None = None) -> None:
-    from tasksched.dispatcher import Dispatcher
+    from tasksched.beat.tick import Ticker
 
-    assert isinstance(d, Dispatcher)
+    assert isinstance(d, Ticker)
     for _ in range(50):
         if d.tick() > 0:
             return
@@ -30,12 +30,12 @@ def _tick_until_idle(d: object, clock: FakeClock | None = None) -> None:
 
 
 def test_due_fires_are_claimed_recorded_and_published(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str
+    real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
     a = make_schedule(real_store, tenant_id="acme", name="a")
     b = make_schedule(real_store, tenant_id="beta", name="b")
     clock = FakeClock(T0 + 10)
-    d = make_dispatcher(clock=clock)
+    d = make_ticker(clock=clock)
     _tick_until_idle(d)
 
     msgs = broker_messages(redis_url)
@@ -79,10 +79,10 @@ def test_due_fires_are_claimed_recorded_and_published(
 
 
 def test_idle_tick_is_one_script_call_and_reads_no_schedule(
-    real_store: Store, make_dispatcher: DispatcherFactory
+    real_store: Store, make_ticker: TickerFactory
 ) -> None:
     make_many(real_store, 2000, "0 3 * * *")
-    d = make_dispatcher(clock=FakeClock(T0 + 1))
+    d = make_ticker(clock=FakeClock(T0 + 1))
     d.tick()  # becomes leader, drains the (empty) outbox
     real_store.redis.config_resetstat()
     sleep_s = d.tick()
@@ -99,10 +99,10 @@ def test_user_update_during_a_tick_is_not_overwritten(
     real_store: Store, settings: Settings
 ) -> None:
     sid = make_schedule(real_store)
-    ds = DispatchStore(real_store)
+    ds = BeatStore(real_store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     assert st.leader and st.due == [(sid, T0 + 10)]
-    from tasksched.dispatcher import plan_claims
+    from tasksched.beat.plan import plan_claims
 
     claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
     # The user changes the cron between the tick's read and its claim.
@@ -116,12 +116,12 @@ def test_user_update_during_a_tick_is_not_overwritten(
 
 
 def test_a_name_change_during_a_tick_also_wins_then_the_next_tick_claims(
-    real_store: Store, make_dispatcher: DispatchStore
+    real_store: Store, make_ticker: BeatStore
 ) -> None:
     sid = make_schedule(real_store)
-    ds = DispatchStore(real_store)
+    ds = BeatStore(real_store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
-    from tasksched.dispatcher import plan_claims
+    from tasksched.beat.plan import plan_claims
 
     claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
     real_store.schedules.update(sid, {"name": "renamed"})  # bumps the version only
@@ -136,9 +136,9 @@ def test_a_name_change_during_a_tick_also_wins_then_the_next_tick_claims(
 def test_pause_and_delete_during_a_tick_are_not_undone(real_store: Store) -> None:
     paused = make_schedule(real_store, name="p")
     deleted = make_schedule(real_store, name="d")
-    ds = DispatchStore(real_store)
+    ds = BeatStore(real_store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
-    from tasksched.dispatcher import plan_claims
+    from tasksched.beat.plan import plan_claims
 
     claims = plan_claims(st.due, ds.read_timing([s for s, _ in st.due]), st.now, 300.0)
     real_store.schedules.pause(paused)
@@ -152,9 +152,9 @@ def test_pause_and_delete_during_a_tick_are_not_undone(real_store: Store) -> Non
 
 def test_an_orphan_due_entry_is_dropped(real_store: Store) -> None:
     real_store.redis.zadd(real_store.keys.due, {"ghost": T0})
-    ds = DispatchStore(real_store)
+    ds = BeatStore(real_store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 1)
-    from tasksched.dispatcher import plan_claims
+    from tasksched.beat.plan import plan_claims
 
     claims = plan_claims(st.due, ds.read_timing(["ghost"]), st.now, 300.0)
     assert claims[0].new_score is None
@@ -165,9 +165,9 @@ def test_an_orphan_due_entry_is_dropped(real_store: Store) -> None:
 
 def test_a_claim_without_the_lease_writes_nothing(real_store: Store) -> None:
     sid = make_schedule(real_store)
-    ds = DispatchStore(real_store)
+    ds = BeatStore(real_store)
     st = ds.leader_tick("leader", "leader", 5.0, 100, now=T0 + 10)
-    from tasksched.dispatcher import plan_claims
+    from tasksched.beat.plan import plan_claims
 
     claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
     res = ds.claim("impostor", 5.0, st.now, claims)
@@ -181,7 +181,7 @@ def test_a_claim_without_the_lease_writes_nothing(real_store: Store) -> None:
 
 
 def test_an_existing_run_is_neither_reset_nor_published_again(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str
+    real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
     from tasksched.models import RunTrigger
 
@@ -189,7 +189,7 @@ def test_an_existing_run_is_neither_reset_nor_published_again(
     rid = f"{sid}-{int(T0) + 10}"
     real_store.runs.add(rid, sid, "t1", RunStatus.RUNNING, RunTrigger.CRON, score=T0 + 10,
                         fire_time=T0 + 10, worker="w1")
-    d = make_dispatcher(clock=FakeClock(T0 + 10))
+    d = make_ticker(clock=FakeClock(T0 + 10))
     _tick_until_idle(d)
     assert published_run_ids(redis_url) == []
     run = real_store.runs.get(rid)
@@ -219,7 +219,7 @@ def test_an_existing_run_is_neither_reset_nor_published_again(
 )
 def test_misfire_policy_after_downtime(
     real_store: Store,
-    make_dispatcher: DispatcherFactory,
+    make_ticker: TickerFactory,
     redis_url: str,
     policy: str,
     grace_s: float,
@@ -227,7 +227,7 @@ def test_misfire_policy_after_downtime(
     missed: list[int],
 ) -> None:
     sid = make_schedule(real_store, misfire_policy=policy, misfire_grace_s=grace_s)
-    d = make_dispatcher(clock=FakeClock(T0 + 105))
+    d = make_ticker(clock=FakeClock(T0 + 105))
     _tick_until_idle(d)
     base = int(T0)
     msgs = broker_messages(redis_url)
@@ -245,23 +245,23 @@ def test_misfire_policy_after_downtime(
 
 
 def test_run_once_after_a_long_downtime_runs_once(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str
+    real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
     # 3,000 missed per-second fires: more than one claim examines per schedule.
     sid = make_schedule(real_store, cron="* * * * * *", misfire_policy="run_once",
                         misfire_grace_s=0.0)
-    d = make_dispatcher(clock=FakeClock(T0 + 3000.5))
+    d = make_ticker(clock=FakeClock(T0 + 3000.5))
     _tick_until_idle(d)
     assert published_run_ids(redis_url) == [f"{sid}-{int(T0) + 3000}"]
     assert real_store.redis.zscore(real_store.keys.due, sid) == T0 + 3001
 
 
 def test_the_global_switch_stops_and_resumes_dispatching(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str
+    real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
     sid = make_schedule(real_store, misfire_policy="skip", misfire_grace_s=5.0)
     clock = FakeClock(T0 + 10)
-    d = make_dispatcher(clock=clock)
+    d = make_ticker(clock=clock)
     real_store.control.set_enabled(False)
     for t in (10, 20, 30, 40, 50):
         clock.now = T0 + t
@@ -278,11 +278,11 @@ def test_the_global_switch_stops_and_resumes_dispatching(
 
 
 def test_a_burst_larger_than_a_batch_is_dispatched_in_one_tick_keeping_the_lease(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str, settings: Settings
+    real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
 ) -> None:
     ids = make_many(real_store, 1000, "* * * * * */10")
     small = replace(settings, beat_batch_size=64, beat_lease_s=2.0)
-    d = make_dispatcher(clock=FakeClock(T0 + 10), settings_=small)
+    d = make_ticker(clock=FakeClock(T0 + 10), settings_=small)
     # Usually one tick (16 batches of 64, each claim renewing the lease); a slow machine may
     # hit the tick's time budget and finish in the next one.
     _tick_until_idle(d)
@@ -293,7 +293,7 @@ def test_a_burst_larger_than_a_batch_is_dispatched_in_one_tick_keeping_the_lease
 
 
 def test_jitter_fires_at_a_stable_offset_and_keeps_the_cron_run_id(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str
+    real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
     # An id whose stable offset is not 0 (an offset of 0 would not test much).
     sid = next(f"jit{i:013d}" for i in range(100) if jitter_offset_s(f"jit{i:013d}", 30.0) > 0)
@@ -303,7 +303,7 @@ def test_jitter_fires_at_a_stable_offset_and_keeps_the_cron_run_id(
     # Created at T0 (a minute boundary): cron time T0 fires at T0 + offset, still ahead.
     assert real_store.redis.zscore(real_store.keys.due, sid) == T0 + offset
     clock = FakeClock(T0 + offset - 0.5)
-    d = make_dispatcher(clock=clock)
+    d = make_ticker(clock=clock)
     _tick_until_idle(d)
     assert published_run_ids(redis_url) == []
     clock.now = T0 + offset
@@ -315,14 +315,14 @@ def test_jitter_fires_at_a_stable_offset_and_keeps_the_cron_run_id(
 
 
 def test_outbox_payloads_carry_ids_only(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str
+    real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
     make_schedule(
         real_store,
         notifications={"types": ["log", "email"], "email_recipients": ["a@example.com"],
                        "email_password": "hunter2-secret", "email_smtp_host": "smtp.example.com"},
     )
-    d = make_dispatcher(clock=FakeClock(T0 + 10))
+    d = make_ticker(clock=FakeClock(T0 + 10))
     _tick_until_idle(d)
     raw = real_store.redis.lrange("training", 0, -1)
     assert raw and all("hunter2" not in r and "smtp" not in r for r in raw)

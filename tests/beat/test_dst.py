@@ -8,16 +8,16 @@ import pytest
 
 from tasksched.cron import next_fire_times
 from tasksched.store import Store
-from tests.beat.conftest import DispatcherFactory, FakeClock, broker_messages
+from tests.beat.conftest import FakeClock, TickerFactory, broker_messages
 from tests.beat.schedules import make_schedule
 
 STEP_S = 600.0  # the fake clock moves 10 minutes per tick; the grace (1 h) covers that
 
 
 def _sweep(d_tick: object, clock: FakeClock, start: float, end: float) -> None:
-    from tasksched.dispatcher import Dispatcher
+    from tasksched.beat.tick import Ticker
 
-    assert isinstance(d_tick, Dispatcher)
+    assert isinstance(d_tick, Ticker)
     t = start
     while t <= end:
         clock.now = t
@@ -47,7 +47,7 @@ def _utc(s: str) -> float:
 )
 def test_dst_day_dispatches_each_fire_once(
     real_store: Store,
-    make_dispatcher: DispatcherFactory,
+    make_ticker: TickerFactory,
     redis_url: str,
     tz: str,
     day_start_utc: str,
@@ -63,7 +63,7 @@ def test_dst_day_dispatches_each_fire_once(
     hourly = make_schedule(real_store, cron="0 * * * *", now=before, timezone=tz,
                            misfire_grace_s=3600.0, name="hourly")
     clock = FakeClock(before)
-    d = make_dispatcher(clock=clock)
+    d = make_ticker(clock=clock)
     _sweep(d, clock, before, end - 1)
 
     msgs = broker_messages(redis_url)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tasksched.beat.plan import plan_claims
 from tasksched.cron import plan_due
-from tasksched.dispatcher import plan_claims
 
 
 def test_run_once_runs_one_catch_up_even_when_the_plan_is_chunked() -> None:

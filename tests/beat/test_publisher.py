@@ -8,11 +8,11 @@ from dataclasses import replace
 import redis
 from celery import Celery
 
+from tasksched.beat.publisher import CeleryPublisher
 from tasksched.celery import configure
-from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings
 from tasksched.store import Store
-from tests.beat.conftest import DispatcherFactory, FakeClock, broker_messages
+from tests.beat.conftest import FakeClock, TickerFactory, broker_messages
 from tests.beat.schedules import T0, make_many
 
 PAYLOAD = {
@@ -63,10 +63,10 @@ def test_the_direct_path_only_for_the_store_s_own_plain_redis(
 
 
 def test_a_tick_through_the_general_path(
-    real_store: Store, make_dispatcher: DispatcherFactory, redis_url: str, celery_app: Celery
+    real_store: Store, make_ticker: TickerFactory, redis_url: str, celery_app: Celery
 ) -> None:
     ids = make_many(real_store, 30, "* * * * * */10")
-    d = make_dispatcher(clock=FakeClock(T0 + 10))
+    d = make_ticker(clock=FakeClock(T0 + 10))
     d_general = type(d)(d.store, CeleryPublisher(celery_app, "training"), d.settings,
                         clock=FakeClock(T0 + 10), fast_path=False)
     assert d.direct_queue_key == "training" and d_general.direct_queue_key is None

@@ -11,9 +11,9 @@ import pytest
 import redis
 from celery import Celery
 
+from tasksched.beat.publisher import CeleryPublisher
+from tasksched.beat.tick import Ticker
 from tasksched.celery import configure
-from tasksched.dispatcher import Dispatcher
-from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings
 from tasksched.store import Store
 from tests.beat.conftest import FakeClock, broker_messages, close_app
@@ -57,7 +57,7 @@ def test_a_tick_through_sentinel(sentinel: tuple[RedisServer, int]) -> None:
     sid = make_schedule(store)
     app = Celery("sentinel-test")
     configure(app, replace(direct, broker_url=master.url))
-    d = Dispatcher(store, CeleryPublisher(app, "training"), via_sentinel, clock=FakeClock(T0 + 10))
+    d = Ticker(store, CeleryPublisher(app, "training"), via_sentinel, clock=FakeClock(T0 + 10))
     try:
         d.tick()
         assert d.is_leader and d.direct_queue_key is None  # broker URL differs: kombu's path

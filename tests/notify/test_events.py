@@ -9,7 +9,7 @@ import random
 import pytest
 
 from tasksched.models import AutonomousConfig, NotificationEvent, ScheduleSpec
-from tasksched.notify.dispatch import backoff_s, redact
+from tasksched.notify.channels import backoff_s, redact
 from tasksched.notify.events import build_payload, level_for, summary_line
 from tasksched.store import Store
 

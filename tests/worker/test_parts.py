@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tasksched.errors import NotFoundError
-from tasksched.handle import RunHandle, trigger
 from tasksched.learners.base import RunContext
 from tasksched.manager import SchedulerManager
 from tasksched.models import RunStatus, RunTrigger
+from tasksched.runs import RunHandle, trigger
 from tasksched.store import Store
 from tasksched.store.lifecycle import RunLifecycle, attempt_token
 from tasksched.tasks.heartbeat import Heartbeat

@@ -21,8 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tasksched.celery import TRAIN_TASK
-from tasksched.handle import publisher
+from tasksched.celery import TRAIN_TASK, app_for
 from tasksched.manager import SchedulerManager
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.settings import Settings, reload_settings
@@ -110,7 +109,7 @@ class Cluster:
             run_id, sid, "acme", RunStatus.QUEUED, RunTrigger.CRON,
             score=fire, only_new=True, fire_time=fire, queued_at=fire,
         )
-        publisher(self.store).send_task(
+        app_for(self.store.settings).send_task(
             TRAIN_TASK,
             kwargs={
                 "tenant_id": "acme", "schedule_id": sid, "run_id": run_id,

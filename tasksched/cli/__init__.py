@@ -5,8 +5,9 @@ Thin: each command parses its options, calls one :class:`~tasksched.SchedulerMan
 conflict error) ends with exit code 2 and ONE line on stderr: ``Error: <field>: <message>``.
 Lists print tables; ``--json`` prints JSON.
 
-Commands live in ``cli_schedule`` (schedule ...), ``cli_ops`` (run, status, start, stop, cron,
-export, import, test-notification) and ``cli_up`` (up, api).
+Commands live in :mod:`.schedule` (schedule ...), :mod:`.runs` (run), :mod:`.system` (status,
+health, start, stop), :mod:`.cron`, :mod:`.backup` (export, import), :mod:`.notify`
+(test-notification, notifications, dead-letters) and :mod:`.up` (up, api).
 """
 
 from __future__ import annotations
@@ -17,21 +18,14 @@ from typing import Any
 import click
 
 from tasksched import __version__
-from tasksched.cli_common import EXIT_BAD_INPUT, CliState, error_line
-from tasksched.cli_notify import dead_letters, notifications
-from tasksched.cli_ops import (
-    cron,
-    export,
-    health,
-    import_,
-    run,
-    start,
-    status,
-    stop,
-    test_notification,
-)
-from tasksched.cli_schedule import schedule
-from tasksched.cli_up import api, up
+from tasksched.cli.backup import export, import_
+from tasksched.cli.common import EXIT_BAD_INPUT, CliState, error_line
+from tasksched.cli.cron import cron
+from tasksched.cli.notify import dead_letters, notifications, test_notification
+from tasksched.cli.runs import run
+from tasksched.cli.schedule import schedule
+from tasksched.cli.system import health, start, status, stop
+from tasksched.cli.up import api, up
 from tasksched.errors import TaskschedError
 
 
@@ -103,6 +97,3 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["EXIT_BAD_INPUT", "TaskschedGroup", "cli", "main"]
-
-if __name__ == "__main__":
-    main()

@@ -1,15 +1,15 @@
 """The beat tick: leadership, due entries, misfire plans, claims and publishing.
 
-:class:`Dispatcher` is beat without Celery's loop (``tasksched.beat.RedisScheduler`` calls its
-:meth:`Dispatcher.tick`). One tick, as leader:
+:class:`Ticker` is beat without Celery's loop (:class:`~tasksched.beat.scheduler.RedisScheduler`
+calls its :meth:`Ticker.tick`). One tick, as leader:
 
 1. one script call: renew (or take) the lease, read Redis's clock, the global switch, up to
    ``beat_batch_size`` due entries (``ZRANGEBYSCORE ... LIMIT``: O(log N + due)) and, in the
    same script, those schedules' timing fields;
-2. per entry, the misfire plan (:func:`tasksched.cron.plan_due`, cached by cron and time);
+2. per entry, the misfire plan (:func:`tasksched.beat.plan.plan_claims`, cached by cron and time);
 3. one claim script call per batch, guarded by the lease token: advance the due score, write
    the run records (queued or missed) and the outbox entries, renew the lease;
-4. publish the claimed runs (:class:`~tasksched.publisher.CeleryPublisher`) and remove them
+4. publish the claimed runs (:class:`~tasksched.beat.publisher.CeleryPublisher`) and remove them
    from the outbox. A new leader publishes what the outbox still holds first.
 
 A leader stops dispatching once its local lease deadline (from the last successful renew,
@@ -18,7 +18,6 @@ A leader stops dispatching once its local lease deadline (from the last successf
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -27,21 +26,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from tasksched.cron import MisfirePolicy, jitter_offset_s, plan_due
-from tasksched.errors import TaskschedError
+from tasksched.beat.plan import plan_claims
 from tasksched.logs import log_event
-from tasksched.models import RunTrigger
 from tasksched.settings import Settings
-from tasksched.store import Store, cron_run_id
-from tasksched.store.dispatch import STORE_ERRORS, Claim, DispatchStore, TickState
+from tasksched.store import Store
+from tasksched.store.beat import STORE_ERRORS, BeatStore, TickState
 from tasksched.store.locks import new_token
 
 logger = logging.getLogger("tasksched.beat")
 
-# Fires examined per schedule per claim; older ones are left due for the next batch.
-MAX_FIRES_PER_CLAIM = 100
-# A schedule whose stored cron cannot be read is looked at again after this long.
-PARK_S = 300.0
 # Runs pushed to the broker per round trip; log lines follow the whole batch.
 PUBLISH_CHUNK = 250
 # How long one tick may keep dispatching a backlog before giving Celery's loop a turn.
@@ -49,7 +42,7 @@ TICK_BUDGET_S = 2.0
 
 
 class Publisher(Protocol):
-    """Publishes training task messages for claimed runs (see ``tasksched.publisher``)."""
+    """Publishes training task messages for claimed runs (see :mod:`tasksched.beat.publisher`)."""
 
     def publish(self, payloads: Sequence[Mapping[str, Any]]) -> int: ...
 
@@ -76,71 +69,7 @@ class DispatchStats:
     lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
-_CRON, _CATCHUP = RunTrigger.CRON.value, RunTrigger.CATCHUP.value
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def plan_claims(
-    due: Sequence[tuple[str, float]],
-    rows: Sequence[Sequence[str | None]],
-    now: float,
-    default_grace_s: float,
-    max_fires: int = MAX_FIRES_PER_CLAIM,
-) -> list[Claim]:
-    """Decide, for each due entry and its timing fields, what the claim writes (pure)."""
-    claims: list[Claim] = []
-    for (sid, score), row in zip(due, rows, strict=True):
-        cron, tz, jitter, misfire, version, tenant, status = row
-        if cron is None or status != "active" or not tenant:
-            # Deleted or paused meanwhile: the claim drops it unless it changed again.
-            claims.append(Claim(sid, score, version or "", None))
-            continue
-        policy, _, grace = (misfire or "").partition(":")
-        grace_s = float(grace) if grace else default_grace_s
-        offset = jitter_offset_s(sid, float(jitter or 0.0))
-        try:
-            plan = plan_due(
-                cron,
-                tz or "UTC",
-                score,
-                now,
-                policy or MisfirePolicy.RUN_ONCE,
-                grace_s,
-                offset,
-                max_fires=max_fires,
-            )
-        except (TaskschedError, ValueError) as exc:
-            log_event(
-                logger,
-                logging.ERROR,
-                "unreadable schedule timing; parked",
-                event="beat.park",
-                schedule_id=sid,
-                tenant_id=tenant,
-                error=str(exc),
-            )
-            claims.append(Claim(sid, score, version or "", now + PARK_S, tenant))
-            continue
-        claim = Claim(sid, score, version or "", plan.next_fire, tenant)
-        for fire in plan.run:
-            run_id = cron_run_id(sid, fire - offset)
-            trigger = _CATCHUP if now - fire > grace_s else _CRON
-            kwargs = {
-                "tenant_id": tenant,
-                "schedule_id": sid,
-                "run_id": run_id,
-                "fire_time": fire,
-                "trigger": trigger,
-            }
-            claim.runs.append((run_id, fire, trigger, _dumps(kwargs)))
-            claim.kwargs.append(kwargs)
-        for fire, reason in plan.missed:
-            claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
-        claims.append(claim)
-    return claims
-
-
-class Dispatcher:
+class Ticker:
     """One beat process's dispatching state: its lease token and the tick."""
 
     def __init__(
@@ -154,7 +83,7 @@ class Dispatcher:
     ):
         self.settings = settings or store.settings
         self.store = store
-        self.dispatch = DispatchStore(store)
+        self.beat_store = BeatStore(store)
         self.publisher = publisher
         self.clock = clock
         self.token = token or new_token("beat")
@@ -201,7 +130,7 @@ class Dispatcher:
 
         def release() -> None:
             try:
-                self.dispatch.release(self.token)
+                self.beat_store.release(self.token)
                 released.set()
             except Exception as exc:
                 log_event(logger, logging.WARNING, "lease release failed", error=repr(exc))
@@ -222,7 +151,7 @@ class Dispatcher:
         started = time.monotonic()
         while True:
             t0 = time.monotonic()
-            st = self.dispatch.leader_tick(
+            st = self.beat_store.leader_tick(
                 self.token,
                 self.token,
                 self.lease_s,
@@ -262,7 +191,7 @@ class Dispatcher:
         if not self._check_lease("before claim"):
             return
         t0 = time.monotonic()
-        res = self.dispatch.claim(self.token, self.lease_s, st.now, claims)
+        res = self.beat_store.claim(self.token, self.lease_s, st.now, claims)
         if res.lost_lease:
             self._standby("lease lost at claim")
             return
@@ -294,7 +223,7 @@ class Dispatcher:
     def _drain_outbox(self) -> None:
         """Publish what an earlier leader (or an earlier failed publish) left in the outbox."""
         total = 0
-        for page in self.dispatch.outbox_entries(self.batch_size):
+        for page in self.beat_store.outbox_entries(self.batch_size):
             if not self._publish([payload for _, payload in page]):
                 return
             total += len(page)
@@ -315,10 +244,10 @@ class Dispatcher:
             run_ids = [str(p["run_id"]) for p in chunk]
             if self.direct_queue_key is not None and self._direct is self.publisher:
                 messages = self._direct.redis_messages(chunk)
-                self.dispatch.push_and_ack(self.direct_queue_key, messages, run_ids)
+                self.beat_store.push_and_ack(self.direct_queue_key, messages, run_ids)
             else:
                 self.publisher.publish(chunk)
-                self.dispatch.outbox_ack(run_ids)
+                self.beat_store.outbox_ack(run_ids)
             sent_at.append(self._store_now())
         self.stats.dispatched += len(payloads)
         worst = 0.0
@@ -339,7 +268,7 @@ class Dispatcher:
                 fire_time=p["fire_time"],
                 lateness_s=round(lateness, 4),
             )
-        self.dispatch.record_dispatch_lag(worst)
+        self.beat_store.record_dispatch_lag(worst)
         return True
 
     # ---- leadership -----------------------------------------------------------------------

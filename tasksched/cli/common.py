@@ -1,4 +1,4 @@
-"""Shared pieces of the ``tasksched`` command: the manager, JSON arguments, error lines."""
+"""Shared pieces of the ``tasksched`` command: the manager, options, JSON arguments, error lines."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from tasksched.errors import (
     ConflictError,
     NotFoundError,
     SecretKeyMissingError,
-    TaskschedError,
     ValidationError,
 )
 from tasksched.manager import SchedulerManager
@@ -23,6 +22,8 @@ from tasksched.settings import get_settings, reload_settings
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
 CLI_REDIS_RETRIES = 2
+
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 class CliState:
@@ -88,14 +89,6 @@ def parse_json_object(field: str, raw: str | None) -> dict[str, Any] | None:
     if value is not None and not isinstance(value, dict):
         raise ValidationError(field, "must be a JSON object")
     return value
-
-
-def require_manager_method(name: str) -> Any:
-    """The manager's method ``name``; a clear error when this installation lacks it."""
-    method = getattr(manager(), name, None)
-    if method is None:
-        raise TaskschedError(f"this tasksched has no SchedulerManager.{name}() yet")
-    return method
 
 
 def _one_line(text: str) -> str:

@@ -12,8 +12,8 @@ from types import FrameType
 
 import click
 
-from tasksched.cli_format import run_line
-from tasksched.embedded import DEMO_CRON, DEMO_LEARNER, Stack, StackError, UpOptions
+from tasksched.cli.format import run_line
+from tasksched.cli.stack import DEMO_CRON, DEMO_LEARNER, Stack, StackError, UpOptions
 from tasksched.settings import get_settings
 
 

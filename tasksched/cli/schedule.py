@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from tasksched.cli_common import manager, parse_json_object
-from tasksched.cli_format import (
+from tasksched.cli.common import JSON_OPTION, manager, parse_json_object
+from tasksched.cli.format import (
     RUN_HEADERS,
     SCHEDULE_HEADERS,
     echo_json,
@@ -20,7 +20,6 @@ from tasksched.cli_format import (
 )
 from tasksched.models import MisfirePolicy, NotificationType, SafetyLevel
 
-JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 SAFETY_CHOICE = click.Choice([s.value for s in SafetyLevel])
 MISFIRE_CHOICE = click.Choice([m.value for m in MisfirePolicy])
 

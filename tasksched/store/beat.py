@@ -1,9 +1,9 @@
 """Beat's side of the store: leadership, the due index head, the claim and the outbox.
 
-Every call here is one round trip: :meth:`DispatchStore.leader_tick` (lease, clock, switch,
-due head with its timing fields), :meth:`DispatchStore.claim` (one Lua script per batch,
+Every call here is one round trip: :meth:`BeatStore.leader_tick` (lease, clock, switch,
+due head with its timing fields), :meth:`BeatStore.claim` (one Lua script per batch,
 guarded by the leader's token) and the outbox reads and acknowledgements. A tick never calls
-:meth:`DispatchStore.read_timing` (leader_tick already returns those fields); tests use it.
+:meth:`BeatStore.read_timing` (leader_tick already returns those fields); tests use it.
 Nothing here scans the schedules.
 """
 
@@ -35,7 +35,7 @@ TIMING_FIELDS = ("cron", "tz", "jitter_s", "misfire", "version", "tenant_id", "s
 
 @dataclass(frozen=True)
 class TickState:
-    """What one :meth:`DispatchStore.leader_tick` saw."""
+    """What one :meth:`BeatStore.leader_tick` saw."""
 
     leader: bool
     new_term: bool
@@ -49,7 +49,7 @@ class TickState:
 
 
 @dataclass
-class Claim:
+class DueClaim:
     """One due entry to claim: what was read, and what the tick decided for it."""
 
     schedule_id: str
@@ -80,7 +80,7 @@ def _f(value: float) -> str:
     return repr(float(value))
 
 
-class DispatchStore:
+class BeatStore:
     """Leadership, due reads, claims and the outbox for beat processes."""
 
     def __init__(self, store: Store):
@@ -147,7 +147,7 @@ class DispatchStore:
         return [list(row) for row in pipe.execute()]
 
     def claim(
-        self, token: str, lease_s: float, now: float, claims: Sequence[Claim]
+        self, token: str, lease_s: float, now: float, claims: Sequence[DueClaim]
     ) -> ClaimResult:
         """Claim ``claims`` in one script call (see ``scripts/claim_batch.lua``)."""
         k = self._k

@@ -1,0 +1,88 @@
+"""What a tick claims for each due entry: the misfire plan turned into runs and missed fires.
+
+Pure apart from logging: :func:`plan_claims` takes the due entries with their timing fields and
+the store's time, and returns one :class:`~tasksched.store.beat.DueClaim` per entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+from tasksched.cron import MisfirePolicy, jitter_offset_s, plan_due
+from tasksched.errors import TaskschedError
+from tasksched.logs import log_event
+from tasksched.models import RunTrigger
+from tasksched.store import cron_run_id
+from tasksched.store.beat import DueClaim
+
+logger = logging.getLogger("tasksched.beat")
+
+# Fires examined per schedule per claim; older ones are left due for the next batch.
+MAX_FIRES_PER_CLAIM = 100
+# A schedule whose stored cron cannot be read is looked at again after this long.
+PARK_S = 300.0
+
+_CRON, _CATCHUP = RunTrigger.CRON.value, RunTrigger.CATCHUP.value
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def plan_claims(
+    due: Sequence[tuple[str, float]],
+    rows: Sequence[Sequence[str | None]],
+    now: float,
+    default_grace_s: float,
+    max_fires: int = MAX_FIRES_PER_CLAIM,
+) -> list[DueClaim]:
+    """Decide, for each due entry and its timing fields, what the claim writes (pure)."""
+    claims: list[DueClaim] = []
+    for (sid, score), row in zip(due, rows, strict=True):
+        cron, tz, jitter, misfire, version, tenant, status = row
+        if cron is None or status != "active" or not tenant:
+            # Deleted or paused meanwhile: the claim drops it unless it changed again.
+            claims.append(DueClaim(sid, score, version or "", None))
+            continue
+        policy, _, grace = (misfire or "").partition(":")
+        grace_s = float(grace) if grace else default_grace_s
+        offset = jitter_offset_s(sid, float(jitter or 0.0))
+        try:
+            plan = plan_due(
+                cron,
+                tz or "UTC",
+                score,
+                now,
+                policy or MisfirePolicy.RUN_ONCE,
+                grace_s,
+                offset,
+                max_fires=max_fires,
+            )
+        except (TaskschedError, ValueError) as exc:
+            log_event(
+                logger,
+                logging.ERROR,
+                "unreadable schedule timing; parked",
+                event="beat.park",
+                schedule_id=sid,
+                tenant_id=tenant,
+                error=str(exc),
+            )
+            claims.append(DueClaim(sid, score, version or "", now + PARK_S, tenant))
+            continue
+        claim = DueClaim(sid, score, version or "", plan.next_fire, tenant)
+        for fire in plan.run:
+            run_id = cron_run_id(sid, fire - offset)
+            trigger = _CATCHUP if now - fire > grace_s else _CRON
+            kwargs = {
+                "tenant_id": tenant,
+                "schedule_id": sid,
+                "run_id": run_id,
+                "fire_time": fire,
+                "trigger": trigger,
+            }
+            claim.runs.append((run_id, fire, trigger, _dumps(kwargs)))
+            claim.kwargs.append(kwargs)
+        for fire, reason in plan.missed:
+            claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
+        claims.append(claim)
+    return claims

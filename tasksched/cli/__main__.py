@@ -1,0 +1,5 @@
+"""``python -m tasksched.cli``: the ``tasksched`` command."""
+
+from tasksched.cli import main
+
+main()
