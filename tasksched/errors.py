@@ -1,8 +1,10 @@
-"""One error tree for tasksched.
+"""One error tree for tasksched: everything raised on purpose derives from :class:`TaskschedError`.
 
-Failures derive from :class:`TaskschedError`. Control signals that steer a run
-(:class:`SkipRun`, :class:`DeferRun`) are apart from failures: they derive from
-:class:`RunControl` and never count as a failed run.
+* :class:`ValidationError` (and :class:`CronError`) - bad input, naming the field;
+* :class:`NotFoundError`, :class:`ConflictError` - a missing or changed schedule or run;
+* :class:`SecretKeyMissingError`, :class:`SecretDecryptError` - secrets at rest;
+* :class:`StoreError` (and :class:`StoreUnavailableError`) - Redis, translated by the store;
+* :class:`LearnerError`, :class:`NotificationError` - a learner or a channel failed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ class ValidationError(TaskschedError, ValueError):
             errors.append({"field": field, "message": msg})
         first = errors[0] if errors else {"field": prefix, "message": "invalid value"}
         return cls(first["field"], first["message"], errors)
+
+
+    def prefixed(self, prefix: str) -> ValidationError:
+        """The same problems with every field under ``prefix`` (``config`` -> ``config.x``)."""
+        errors = [
+            {"field": ".".join(p for p in (prefix, e["field"]) if p), "message": e["message"]}
+            for e in self.errors
+        ]
+        first = errors[0]
+        return type(self)(first["field"], first["message"], errors)
 
 
 class CronError(ValidationError):
@@ -84,11 +96,12 @@ class SecretDecryptError(TaskschedError):
 
 
 class StoreError(TaskschedError):
-    """Raised when the store cannot complete an operation (Redis unreachable, bad data)."""
+    """Raised when Redis refuses a command the store sent (a script error, a wrong type)."""
 
 
-class LeaseLostError(TaskschedError):
-    """Raised when a holder finds that its lease (beat leadership, run lock) has passed."""
+class StoreUnavailableError(StoreError):
+    """Raised when Redis cannot be reached or cannot serve now (connection lost or refused,
+    timeout, a replica, still loading); waiting and retrying may help."""
 
 
 class LearnerError(TaskschedError):
@@ -102,23 +115,3 @@ class NotificationError(TaskschedError):
         self.channel = channel
         self.retryable = retryable
         super().__init__(f"{channel}: {message}")
-
-
-class RunControl(Exception):
-    """Base of control signals that end a run early without failing it."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
-        super().__init__(reason)
-
-
-class SkipRun(RunControl):
-    """Raised when a run must not happen (paused, cooldown, too little data, ...)."""
-
-
-class DeferRun(RunControl):
-    """Raised when this host cannot take the run now; it is re-queued with a delay."""
-
-    def __init__(self, reason: str, countdown_s: float = 5.0):
-        self.countdown_s = countdown_s
-        super().__init__(reason)

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import pydantic
-
 from tasksched.cron import describe, get_timezone, next_fire_times
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
@@ -44,16 +42,13 @@ def _spec(
     config: AutonomousConfig | Mapping[str, Any] | None,
     description: Any = "",
 ) -> ScheduleSpec:
-    try:
-        return ScheduleSpec(
-            tenant_id=tenant_id,
-            name=name,
-            cron_expression=cron_expression,
-            config=AutonomousConfig() if config is None else config,
-            description=description,
-        )
-    except pydantic.ValidationError as exc:
-        raise ValidationError.from_pydantic(exc) from None
+    return ScheduleSpec(
+        tenant_id=tenant_id,
+        name=name,
+        cron_expression=cron_expression,
+        config=AutonomousConfig() if config is None else config,
+        description=description,
+    )
 
 
 class SchedulerManager:
@@ -348,8 +343,8 @@ class SchedulerManager:
                 raise ValidationError("tenant_id", str(exc)) from None
         try:
             cfg = NotificationConfig.model_validate(config)
-        except pydantic.ValidationError as exc:
-            raise ValidationError.from_pydantic(exc, prefix="config") from None
+        except ValidationError as exc:
+            raise exc.prefixed("config") from None
         if tenant_id is not None and cfg.memory_tenant_id not in (None, tenant_id):
             raise ValidationError("config.memory_tenant_id", "must be the caller's tenant")
         return send_test(

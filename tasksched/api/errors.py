@@ -22,6 +22,7 @@ from tasksched.errors import (
     SecretDecryptError,
     SecretKeyMissingError,
     StoreError,
+    StoreUnavailableError,
     ValidationError,
 )
 
@@ -158,10 +159,15 @@ def install(app: FastAPI) -> None:
             "configured TASKSCHED_SECRET_KEY", "TASKSCHED_SECRET_KEY",
         )
 
+    @app.exception_handler(StoreUnavailableError)
+    async def _store_unavailable(request: Request, exc: StoreUnavailableError) -> JSONResponse:
+        log.error("store unavailable: %s", exc)
+        return _respond(503, "unavailable", "the store (Redis) is unavailable")
+
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error: %s", exc)
-        return _respond(503, "unavailable", "the store cannot complete the request now")
+        return _respond(500, "store_error", "the store refused the request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -171,10 +177,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # redis-py's errors are matched by module: only store/ imports redis.
-        if type(exc).__module__.split(".")[0] == "redis":
-            log.error("redis unavailable: %s: %s", type(exc).__name__, exc)
-            return _respond(503, "unavailable", "the store (Redis) is unavailable")
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _respond(500, "internal_error", "internal error")
 

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from tasksched.beat.plan import plan_claims
+from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
 from tasksched.settings import Settings
 from tasksched.store import Store
-from tasksched.store.beat import STORE_ERRORS, BeatStore, TickState
+from tasksched.store.beat import BeatStore, TickState
 from tasksched.store.locks import new_token
 
 logger = logging.getLogger("tasksched.beat")
@@ -110,7 +111,7 @@ class Ticker:
         self.stats.ticks += 1
         try:
             return self._tick()
-        except STORE_ERRORS as exc:
+        except StoreUnavailableError as exc:
             self._on_error("store unreachable; retrying", exc)
         except Exception as exc:
             # Broker errors and anything unforeseen: log, keep the outbox, try again.

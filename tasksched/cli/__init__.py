@@ -55,12 +55,6 @@ class TaskschedGroup(click.Group):
         except (click.ClickException, TaskschedError) as exc:
             message, code = error_line(exc)
             click.echo(f"Error: {message}", err=True)
-        except Exception as exc:
-            # Redis unreachable and the like: one line too; a bug keeps its traceback.
-            if type(exc).__module__.split(".")[0] != "redis":
-                raise
-            message, code = error_line(exc)
-            click.echo(f"Error: {message}", err=True)
         if standalone_mode:
             sys.exit(code)
         return code

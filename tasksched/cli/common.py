@@ -14,8 +14,10 @@ from tasksched.errors import (
     ConflictError,
     NotFoundError,
     SecretKeyMissingError,
+    StoreError,
     ValidationError,
 )
+from tasksched.logs import safe_url
 from tasksched.manager import SchedulerManager
 from tasksched.settings import get_settings, reload_settings
 
@@ -51,7 +53,7 @@ class CliState:
     def close(self) -> None:
         """Close the manager's Redis connections (at the end of the command)."""
         if self._manager is not None:
-            self._manager.store.redis.close()
+            self._manager.store.close()
             self._manager = None
 
 
@@ -91,6 +93,14 @@ def parse_json_object(field: str, raw: str | None) -> dict[str, Any] | None:
     return value
 
 
+def redis_url_origin() -> str:
+    """Which Redis URL this command used and where it came from (password masked)."""
+    url = safe_url(get_settings().redis_url)
+    if os.environ.get("TASKSCHED_REDIS_URL"):
+        return f"TASKSCHED_REDIS_URL={url}"
+    return f"the default {url}: TASKSCHED_REDIS_URL is not set"
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -121,8 +131,6 @@ def error_line(exc: BaseException) -> tuple[str, int]:
         return _one_line(f"{hint}: {exc.message}" if hint else exc.message), exc.exit_code
     if isinstance(exc, click.ClickException):
         return _one_line(exc.format_message()), exc.exit_code
-    if type(exc).__module__.split(".")[0] == "redis":
-        url = get_settings().redis_url
-        safe = url.split("@", 1)[-1] if "@" in url else url
-        return _one_line(f"redis: {exc} (TASKSCHED_REDIS_URL={safe})"), EXIT_FAILURE
+    if isinstance(exc, StoreError):
+        return _one_line(f"redis: {exc} ({redis_url_origin()})"), EXIT_FAILURE
     return _one_line(str(exc) or type(exc).__name__), EXIT_FAILURE

@@ -434,7 +434,7 @@ class Stack:
             child.stop()
         if self.manager is not None:
             with contextlib.suppress(Exception):
-                self.manager.store.redis.close()
+                self.manager.store.close()
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None

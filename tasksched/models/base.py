@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-)
+import pydantic
+from pydantic import BaseModel, ConfigDict
+
+from tasksched.errors import ValidationError
 
 TENANT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 SCHEDULE_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -43,9 +43,32 @@ def validate_name(value: Any) -> str:
 
 
 class Model(BaseModel):
-    """Strict pydantic base: unknown fields are errors, defaults are validated."""
+    """Strict pydantic base: unknown fields are errors, defaults are validated.
+
+    Constructing or validating a model with a bad value raises
+    :class:`tasksched.errors.ValidationError` naming the field (dotted path), never pydantic's
+    own error: the same error type from Python, REST, the CLI and import.
+    """
 
     model_config = ConfigDict(extra="forbid", validate_default=True, use_enum_values=False)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as exc:
+            raise ValidationError.from_pydantic(exc) from None
+
+    # Marks this __init__ as the base one (as pydantic's RootModel does), so a nested model is
+    # validated by pydantic-core with its full field path, not through this translation.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate ``obj`` (a dict or an instance); raises ValidationError naming the field."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except pydantic.ValidationError as exc:
+            raise ValidationError.from_pydantic(exc) from None
 
 
 def utc_iso(ts: float | None) -> str | None:

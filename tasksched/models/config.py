@@ -18,7 +18,6 @@ from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_ten
 from tasksched.models.enums import ConcurrencyPolicy
 from tasksched.models.notifications import NotificationConfig
 from tasksched.models.safety import SafetyControls
-from tasksched.settings import get_settings
 
 
 def valid_cron(value: Any) -> str:
@@ -65,8 +64,11 @@ class AutonomousConfig(Model):
     learner: str | None = Field(default=None, description="import path 'module:attribute'")
     learner_options: dict[str, Any] = Field(default_factory=dict)
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
-    misfire_grace_s: float = Field(
-        default_factory=lambda: get_settings().beat_default_grace_s, ge=0, le=7 * 86400
+    misfire_grace_s: float | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 86400,
+        description="seconds; None: the deployment's TASKSCHED_BEAT_DEFAULT_GRACE_S",
     )
     jitter_s: float = Field(default=0.0, ge=0, le=86400)
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.SKIP

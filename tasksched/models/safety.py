@@ -12,7 +12,6 @@ from pydantic import (
 
 from tasksched.models.base import Model
 from tasksched.models.enums import SafetyLevel
-from tasksched.settings import get_settings
 
 PRESETS: dict[SafetyLevel, dict[str, Any]] = {
     SafetyLevel.STRICT: {
@@ -103,12 +102,6 @@ class SafetyControls(Model):
             raise ValueError(
                 f"min_data_threshold ({self.min_data_threshold}) must not exceed "
                 f"max_data_threshold ({self.max_data_threshold})"
-            )
-        cap_min = get_settings().max_training_time_s / 60
-        if self.max_training_time_minutes > cap_min:
-            raise ValueError(
-                f"max_training_time_minutes must be at most {cap_min:g} "
-                "(TASKSCHED_MAX_TRAINING_TIME_S)"
             )
         return self
 

@@ -70,5 +70,9 @@ class Store:
         return float(sec) + float(usec) / 1e6
 
     def ping(self) -> bool:
-        """True when Redis answers."""
+        """True when Redis answers (raises StoreUnavailableError when it cannot be reached)."""
         return bool(self.redis.ping())
+
+    def close(self) -> None:
+        """Close this store's connections (they reopen on the next command)."""
+        self.redis.close()

@@ -14,20 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import redis
-
 if TYPE_CHECKING:
     from tasksched.store import Store
-
-# Errors a tick survives by retrying at the next tick (redis-py reconnects by itself).
-STORE_ERRORS: tuple[type[BaseException], ...] = (
-    redis.ConnectionError,
-    redis.TimeoutError,
-    redis.exceptions.BusyLoadingError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.ReadOnlyError,
-)
 
 # Hash fields of a schedule that a tick reads for each due entry.
 TIMING_FIELDS = ("cron", "tz", "jitter_s", "misfire", "version", "tenant_id", "status")

@@ -1,4 +1,10 @@
-"""Connecting to Redis: plain, TLS, unix socket, Sentinel (``sentinel://``) and Cluster."""
+"""Connecting to Redis (plain, TLS, unix socket, Sentinel, Cluster), and translating its errors.
+
+Every client made here raises tasksched's own errors instead of redis-py's: a lost or refused
+connection, a timeout, a replica or a loading server becomes
+:class:`~tasksched.errors.StoreUnavailableError`; a command Redis refused (a script error, a
+wrong type) :class:`~tasksched.errors.StoreError`. Callers outside ``store/`` never see redis-py.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,73 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.client import Pipeline
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    NoScriptError,
+    ReadOnlyError,
+    RedisError,
+    TryAgainError,
+    WatchError,
+)
 from redis.retry import Retry
 
-from tasksched.errors import ValidationError
+from tasksched.errors import StoreError, StoreUnavailableError, ValidationError
+
+# Errors that say "Redis cannot be reached or cannot serve now": worth waiting for.
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    BusyLoadingError,
+    ReadOnlyError,
+    ClusterDownError,
+    TryAgainError,
+)
+# redis-py handles these itself (script reload, optimistic transaction retry): never translated.
+_PASS_THROUGH: tuple[type[BaseException], ...] = (NoScriptError, WatchError)
+
+
+def translate(exc: RedisError) -> StoreError:
+    """tasksched's error for a redis-py error."""
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, UNAVAILABLE):
+        return StoreUnavailableError(f"Redis is unavailable ({text})")
+    return StoreError(f"Redis refused a command ({text})")
+
+
+class _Translating:
+    """Mixin: redis-py errors leave as tasksched's (see :func:`translate`)."""
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute_command(*args, **options)  # type: ignore[misc]
+        except _PASS_THROUGH:
+            raise
+        except RedisError as exc:
+            raise translate(exc) from exc
+
+
+class StorePipeline(_Translating, Pipeline):  # type: ignore[misc]
+    """A pipeline whose ``execute`` raises tasksched's errors."""
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        """Run the queued commands (see redis-py); errors translated."""
+        try:
+            return super().execute(raise_on_error)  # type: ignore[no-any-return]
+        except _PASS_THROUGH:
+            raise
+        except RedisError as exc:
+            raise translate(exc) from exc
+
+
+class StoreRedis(_Translating, redis.Redis):  # type: ignore[misc]
+    """A redis-py client whose commands, pipelines and scripts raise tasksched's errors."""
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> StorePipeline:
+        """A pipeline (MULTI/EXEC when ``transaction``) with translated errors."""
+        return StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
 
 Redis = redis.Redis
 
@@ -40,7 +110,7 @@ def connect(url: str, retries: int = DEFAULT_RETRIES) -> redis.Redis:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("redis", "rediss", "unix"):
-        return redis.Redis.from_url(url, **_common(retries))
+        return StoreRedis.from_url(url, **_common(retries))
     if scheme == "sentinel":
         return _sentinel(url, retries)
     if scheme in ("redis+cluster", "cluster"):
@@ -71,6 +141,6 @@ def _sentinel(url: str, retries: int) -> redis.Redis:
     db = int(path[1]) if len(path) > 1 else int(parse_qs(parts.query).get("db", ["0"])[0])
     sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None)
     client: redis.Redis = sentinel.master_for(
-        master, db=db, password=password, **_common(retries)
+        master, redis_class=StoreRedis, db=db, password=password, **_common(retries)
     )
     return client

@@ -19,10 +19,6 @@ class ControlStore:
         self._k = store.keys
         self._broker: Any = None
 
-    def is_enabled(self) -> bool:
-        """True unless dispatching was stopped with :meth:`set_enabled` (False)."""
-        return bool(self._r.hget(self._k.control, "enabled") != "0")
-
     def set_enabled(self, enabled: bool, now: float | None = None) -> None:
         """Turn dispatching on or off for every beat process."""
         now = time.time() if now is None else now
@@ -57,6 +53,14 @@ class ControlStore:
         out["beats_seen"] = {k[5:]: float(v) for k, v in h.items() if k.startswith("seen:")}
         out["leader"] = self._r.get(self._k.beat_lock)
         return out
+
+    def write_heartbeat(self, node: str, payload: dict[str, Any]) -> None:
+        """Record a worker's latest readings (its heartbeat) under its node name."""
+        self._r.hset(self._k.workers, node, json.dumps(payload))
+
+    def remove_worker(self, node: str) -> None:
+        """Forget a worker (its clean shutdown)."""
+        self._r.hdel(self._k.workers, node)
 
     def workers(self) -> dict[str, Any]:
         """Worker hosts and their last readings (heartbeats written by workers)."""

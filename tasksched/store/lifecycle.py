@@ -216,6 +216,16 @@ class RunLifecycle:
         rows = self.store.redis.zrange(self.running, 0, -1, withscores=True)
         return [(str(r), float(s)) for r, s in rows]
 
+    def running_on(self, worker: str) -> list[str]:
+        """Ids of the runs indexed as running whose record names ``worker``."""
+        ids = [rid for rid, _ in self.running_runs()]
+        if not ids:
+            return []
+        pipe = self.store.redis.pipeline(transaction=False)
+        for rid in ids:
+            pipe.hget(self.keys.run(rid), "worker")
+        return [rid for rid, w in zip(ids, pipe.execute(), strict=True) if w == worker]
+
     def sweep(self) -> list[str]:
         """Mark ``running`` runs whose run lock is gone (or another's) as ``lost``; their ids."""
         entries = self.running_runs()

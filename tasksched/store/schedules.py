@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pydantic
-
 from tasksched.cron import jitter_offset_s, next_fire_epoch
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
@@ -60,7 +58,9 @@ class ScheduleStore:
             "cron": spec.cron_expression,
             "tz": cfg.timezone,
             "jitter_s": repr(cfg.jitter_s) if cfg.jitter_s else "",
-            "misfire": f"{cfg.misfire_policy.value}:{cfg.misfire_grace_s!r}",
+            # An empty grace is the deployment's default (TASKSCHED_BEAT_DEFAULT_GRACE_S).
+            "misfire": f"{cfg.misfire_policy.value}:"
+            + ("" if cfg.misfire_grace_s is None else repr(cfg.misfire_grace_s)),
             "config": config_json,
         }
         return mapping, cfg.notifications.secrets()
@@ -72,6 +72,19 @@ class ScheduleStore:
         if "webhook_headers" in secrets:
             names["webhook_headers"] = sorted(secrets["webhook_headers"])
         return {"secrets": self._s.box.encrypt(secrets), "secret_names": json.dumps(names)}
+
+    def check_caps(self, cfg: AutonomousConfig, where: str = "config") -> None:
+        """Refuse what this deployment does not allow, though the schema does (a process cap).
+
+        ``TASKSCHED_MAX_TRAINING_TIME_S`` bounds ``max_training_time_minutes``; the models
+        themselves never read settings, so a stored schedule is valid in every process.
+        """
+        cap_min = self._s.settings.max_training_time_s / 60
+        if cfg.safety_controls.max_training_time_minutes > cap_min:
+            raise ValidationError(
+                f"{where}.safety_controls.max_training_time_minutes",
+                f"must be at most {cap_min:g} (TASKSCHED_MAX_TRAINING_TIME_S of this deployment)",
+            )
 
     def next_fire(self, schedule: ScheduleSpec | ScheduleRecord, sid: str, now: float) -> float:
         """The first fire time after ``now`` for a schedule (jitter applied)."""
@@ -109,6 +122,12 @@ class ScheduleStore:
         spec_list = list(specs)
         if ids is not None and len(ids) != len(spec_list):
             raise ValidationError("ids", "must have one id per schedule")
+        # Everything is checked before the first chunk is written.
+        for sid in ids or ():
+            if not SCHEDULE_ID_RE.match(sid):
+                raise ValidationError("schedule_id", f"invalid schedule id {sid!r}")
+        for cfg in {id(spec.config): spec.config for spec in spec_list}.values():
+            self.check_caps(cfg)
         out: builtins.list[str] = []
         encoded_cache: dict[int, tuple[AutonomousConfig, str, dict[str, str]]] = {}
         nowf = repr(float(now))
@@ -124,8 +143,6 @@ class ScheduleStore:
             for i in range(start, min(start + chunk, len(spec_list))):
                 spec = spec_list[i]
                 sid = ids[i] if ids is not None else new_schedule_id()
-                if not SCHEDULE_ID_RE.match(sid):
-                    raise ValidationError("schedule_id", f"invalid schedule id {sid!r}")
                 cfg = spec.config
                 cached = encoded_cache.get(id(cfg))
                 if cached is None or cached[0] is not cfg:
@@ -164,6 +181,8 @@ class ScheduleStore:
         now = time.time() if now is None else now
         k = self._k
         pipe = self._r.pipeline(transaction=True)
+        for i, (_, spec, _, _) in enumerate(prepared):
+            self.check_caps(spec.config, f"schedules[{i}].config")
         for sid, spec, status, _token in prepared:
             key = k.schedule(sid)
             mapping, secrets = self._encode(spec)
@@ -315,12 +334,12 @@ class ScheduleStore:
                 cron_expression=cron,
                 config=raw_cfg,
             )
-        except pydantic.ValidationError as exc:
-            err = ValidationError.from_pydantic(exc)
+        except ValidationError as err:
             tz_given = "timezone" in changes and "timezone" not in (new_cfg or {})
             if err.field == "config.timezone" and tz_given:
                 raise ValidationError("timezone", err.message) from None  # as the caller named it
             raise err from None
+        self.check_caps(spec.config)
         mapping, _ = self._encode(spec)
         if secrets_after != secrets_before:
             mapping.update(self._secret_fields(spec.config.notifications.secrets()))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import pydantic
-
-from tasksched.errors import ValidationError
+from tasksched.errors import SecretDecryptError, SecretKeyMissingError, ValidationError
 from tasksched.models import ScheduleSpec, ScheduleStatus, utc_iso
 
 if TYPE_CHECKING:
@@ -80,7 +78,7 @@ def import_document(
         if secrets_token:
             try:
                 secrets = store.box.decrypt(secrets_token)
-            except Exception as exc:
+            except (SecretDecryptError, SecretKeyMissingError) as exc:
                 raise ValidationError(f"{where}.secrets", str(exc)) from None
             notif = dict(config.get("notifications") or {})
             notif.update(secrets)
@@ -94,8 +92,8 @@ def import_document(
                 description=item.get("description", ""),
             )
             status = ScheduleStatus(item.get("status", "active"))
-        except pydantic.ValidationError as exc:
-            raise ValidationError.from_pydantic(exc, where) from None
+        except ValidationError as exc:
+            raise exc.prefixed(where) from None
         except ValueError:
             raise ValidationError(f"{where}.status", "must be 'active' or 'paused'") from None
         if tenant_id is not None and spec.tenant_id != tenant_id:

@@ -9,7 +9,6 @@ shutdown removes the entry. Started by Celery's ``worker_ready`` signal.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -19,6 +18,7 @@ from typing import Any
 import psutil
 from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
+from tasksched.errors import StoreError
 from tasksched.logs import log_event
 from tasksched.models import NotificationEvent
 from tasksched.resources import HostMonitor, memory_mb
@@ -80,17 +80,11 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(5)
         if remove:
-            with contextlib.suppress(Exception):  # shutting down anyway
-                self.store.redis.hdel(self.store.keys.workers, self.node)
+            with contextlib.suppress(StoreError):  # shutting down anyway
+                self.store.control.remove_worker(self.node)
 
     def _active_runs(self) -> list[str]:
-        ids = [rid for rid, _ in self.life.running_runs()]
-        if not ids:
-            return []
-        pipe = self.store.redis.pipeline(transaction=False)
-        for rid in ids:
-            pipe.hget(self.store.keys.run(rid), "worker")
-        return [rid for rid, w in zip(ids, pipe.execute(), strict=True) if w == self.node]
+        return self.life.running_on(self.node)
 
     def beat(self) -> dict[str, Any]:
         """Write one heartbeat and sweep once; returns the payload."""
@@ -103,7 +97,7 @@ class Heartbeat:
             self._active_runs(),
             self.monitor.cpu_percent,
         )
-        self.store.redis.hset(self.store.keys.workers, self.node, json.dumps(payload))
+        self.store.control.write_heartbeat(self.node, payload)
         for run_id in self.life.sweep():
             log_event(
                 logger, logging.ERROR, "run lost: its worker stopped", event="run_lost",

@@ -197,9 +197,9 @@ class PreRun:
         checks.append({"check": "run_id", "ok": True})
         forced = claim.run.get("forced") == "1"
         deferrals = int(claim.run.get("deferrals") or 0)
-        grace_s = (
-            record.config.misfire_grace_s if record else self.settings.beat_default_grace_s
-        )
+        grace_s = self.settings.beat_default_grace_s
+        if record is not None and record.config.misfire_grace_s is not None:
+            grace_s = record.config.misfire_grace_s
         origin = msg.fire_time or _float(claim.run.get("fire_time")) or _float(
             claim.run.get("queued_at")
         ) or claim.now

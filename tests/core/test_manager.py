@@ -160,7 +160,7 @@ def test_bulk_create_validates_all_before_writing(manager: SchedulerManager) -> 
 def test_global_switch(manager: SchedulerManager) -> None:
     assert manager.scheduler_state()["enabled"] is True
     assert manager.stop_scheduler()["enabled"] is False
-    assert manager.store.control.is_enabled() is False
+    assert manager.store.control.state()["enabled"] is False
     assert manager.start_scheduler()["enabled"] is True
 
 

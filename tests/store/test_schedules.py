@@ -272,7 +272,8 @@ def test_stored_config_leaves_defaults_out(store: Store) -> None:
     rec = store.schedules.create(spec(), now=NOW)
     stored = store.redis.hgetall(store.keys.schedule(rec.id))
     assert "config" not in stored and "description" not in stored
-    assert stored["tz"] == "UTC" and stored["misfire"] == "run_once:300.0"  # beat reads these
+    # No grace stored: beat applies TASKSCHED_BEAT_DEFAULT_GRACE_S.
+    assert stored["tz"] == "UTC" and stored["misfire"] == "run_once:"  # beat reads these
     assert store.schedules.get(rec.id).config == AutonomousConfig(training_schedule="0 2 * * *")
 
 

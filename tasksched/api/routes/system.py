@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 from tasksched.api.deps import Admin, Caller, Manager
 from tasksched.api.errors import ApiError
 from tasksched.api.schemas import Health, SchedulerState, SystemStatus
+from tasksched.errors import StoreError
 
 router = APIRouter(tags=["system"])
 
@@ -58,7 +59,7 @@ def healthz(manager: Manager, response: Response) -> dict[str, Any]:
     """200 when Redis answers, else 503. Needs no key (for probes); tells nothing else."""
     try:
         ok = manager.store.ping()
-    except Exception:  # any failure to reach Redis is "not healthy"
+    except StoreError:
         ok = False
     response.status_code = 200 if ok else 503
     return {"status": "ok" if ok else "unavailable", "redis": ok}
