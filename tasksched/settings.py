@@ -1,20 +1,36 @@
-"""Frozen settings, read once from ``TASKSCHED_*`` environment variables.
+"""Frozen settings, read once from ``TASKSCHED_*`` environment variables (pydantic-settings).
 
-Every variable is listed in ``docs/configuration.md``. Call :func:`get_settings` for the
-process-wide instance; :func:`reload_settings` re-reads the environment (tests, the CLI).
+Every variable is listed in ``docs/configuration.md``; field ``x_y`` is ``TASKSCHED_X_Y``. Call
+:func:`get_settings` for the process-wide instance; :func:`reload_settings` re-reads the
+environment (tests, the CLI). ``Settings(field=value, ...)`` builds settings from the defaults
+and the values given only (it never reads the environment); :meth:`Settings.from_env` reads it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from tasksched.errors import ValidationError
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+ENV_PREFIX = "TASKSCHED_"
+
+# The environment a from_env() call reads; None: construction from keywords only.
+_SOURCE_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("tasksched_env", default=None)
 
 
 def _state_dir_default() -> str:
@@ -22,15 +38,29 @@ def _state_dir_default() -> str:
     return str(Path(base) / "tasksched")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """All runtime settings. Field ``x_y`` is read from ``TASKSCHED_X_Y``."""
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]):
+        self._mapping = env
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._mapping.items() if v != ""}
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Field ``x_y`` is read from ``TASKSCHED_X_Y`` (empty: the default)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True, extra="ignore"
+    )
 
     redis_url: str = "redis://localhost:6379/0"
     broker_url: str = ""  # empty: same as redis_url
     result_backend: str = ""  # empty: no result backend (run records live in the store)
     key_prefix: str = "tasksched"
-    secret_key: str = field(default="", repr=False)
+    secret_key: str = Field(default="", repr=False)
     training_queue: str = "training"
     notifications_queue: str = "notifications"
     # beat
@@ -64,11 +94,26 @@ class Settings:
     smtp_ca_file: str = ""  # extra CA bundle (PEM) trusted for SMTP TLS, e.g. a private relay
     webhook_ca_file: str = ""  # CA bundle (PEM) for https webhooks; empty: certifi's
     # api
-    api_keys: str = field(default="", repr=False)
+    api_keys: str = Field(default="", repr=False)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     # embedded run
-    state_dir: str = field(default_factory=_state_dir_default)
+    state_dir: str = Field(default_factory=_state_dir_default)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keywords only, or (in :meth:`from_env`) the environment being read."""
+        env = _SOURCE_ENV.get()
+        if env is None:
+            return (init_settings,)
+        return (init_settings, _MappingEnvSource(settings_cls, env))
 
     @property
     def effective_broker_url(self) -> str:
@@ -80,37 +125,40 @@ class Settings:
         """Broker visibility timeout: longer than the longest allowed training."""
         return self.visibility_timeout_s or self.max_training_time_s + 600
 
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (validated like the rest)."""
+        return type(self)(**{**self.model_dump(), **changes})
+
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
-        """Read settings from ``env`` (default ``os.environ``); bad values raise ValidationError."""
-        source = os.environ if env is None else env
-        values: dict[str, object] = {}
-        for f in fields(cls):
-            name = "TASKSCHED_" + f.name.upper()
-            raw = source.get(name)
-            if raw is None:
-                continue
-            values[f.name] = _parse(name, raw, f.type)
-        return cls(**values)  # type: ignore[arg-type]
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default ``os.environ``).
+
+        A bad value raises :class:`~tasksched.errors.ValidationError` naming the variable:
+        ``TASKSCHED_BEAT_LEASE_S: invalid value 'ten': Input should be a valid number``.
+        """
+        source = dict(os.environ if env is None else env)
+        with _reading(source):
+            try:
+                return cls()
+            except pydantic.ValidationError as exc:
+                raise _variable_error(exc, source) from None
 
 
-def _parse(name: str, raw: str, type_name: object) -> object:
-    kind = str(type_name)
+@contextmanager
+def _reading(env: Mapping[str, str]) -> Iterator[None]:
+    token = _SOURCE_ENV.set({k: v for k, v in env.items() if k.startswith(ENV_PREFIX)})
     try:
-        if kind == "bool":
-            low = raw.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError("expected true/false")
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise ValidationError(name, f"invalid value {raw!r}: {exc}") from None
-    return raw
+        yield
+    finally:
+        _SOURCE_ENV.reset(token)
+
+
+def _variable_error(exc: pydantic.ValidationError, env: Mapping[str, str]) -> ValidationError:
+    first = exc.errors()[0]
+    name = ENV_PREFIX + str(first["loc"][0]).upper() if first.get("loc") else ENV_PREFIX
+    raw = env.get(name, "")
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return ValidationError(name, f"invalid value {raw!r}: {message}")
 
 
 @lru_cache(maxsize=1)

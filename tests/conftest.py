@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -88,4 +87,4 @@ def store(request: pytest.FixtureRequest) -> Store:
 @pytest.fixture
 def no_key_store(store: Store) -> Store:
     """The same Redis, but no TASKSCHED_SECRET_KEY configured."""
-    return Store(redis_client=store.redis, settings=replace(store.settings, secret_key=""))
+    return Store(redis_client=store.redis, settings=store.settings.replace(secret_key=""))

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import time
 import warnings
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import yaml
 from tasksched.settings import Settings
 from tests.helpers import ROOT, free_port, wait_for
 
-SETTING_NAMES = {"TASKSCHED_" + f.name.upper() for f in fields(Settings)}
+SETTING_NAMES = {"TASKSCHED_" + name.upper() for name in Settings.model_fields}
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SYSTEMD = sorted((ROOT / "ops" / "systemd").glob("*.service"))

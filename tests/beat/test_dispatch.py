@@ -6,7 +6,6 @@ Messages are read back from the broker (kombu's Redis list ``training``).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -281,7 +280,7 @@ def test_a_burst_larger_than_a_batch_is_dispatched_in_one_tick_keeping_the_lease
     real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
 ) -> None:
     ids = make_many(real_store, 1000, "* * * * * */10")
-    small = replace(settings, beat_batch_size=64, beat_lease_s=2.0)
+    small = settings.replace(beat_batch_size=64, beat_lease_s=2.0)
     d = make_ticker(clock=FakeClock(T0 + 10), settings_=small)
     # Usually one tick (16 batches of 64, each claim renewing the lease); a slow machine may
     # hit the tick's time budget and finish in the next one.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ def test_a_paused_leader_stops_before_its_lease_could_pass_and_the_next_one_drai
     real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
 ) -> None:
     ids = make_many(real_store, 5, "* * * * * */10")
-    short = replace(settings, beat_lease_s=0.5)
+    short = settings.replace(beat_lease_s=0.5)
     clock = FakeClock(T0 + 10)
     a = make_ticker(clock=clock, settings_=short)
     real_claim = a.beat_store.claim
@@ -153,7 +152,7 @@ def test_store_outage_is_survived_as_standby(
 
     from tests.helpers import free_port
 
-    dead = replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    dead = settings.replace(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     from tasksched.store import Store as StoreCls
 
     d = make_ticker(settings_=dead)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import redis
 from celery import Celery
@@ -51,14 +50,14 @@ def test_the_direct_path_only_for_the_store_s_own_plain_redis(
     settings: Settings, redis_url: str
 ) -> None:
     other = Celery("other")
-    configure(other, replace(settings, broker_url="redis://127.0.0.1:1/0"))
+    configure(other, settings.replace(broker_url="redis://127.0.0.1:1/0"))
     assert CeleryPublisher(other, "training").redis_queue_key(redis_url) is None
     prefixed = Celery("prefixed")
     configure(prefixed, settings)
     prefixed.conf.broker_transport_options = {"global_keyprefix": "x:"}
     assert CeleryPublisher(prefixed, "training").redis_queue_key(redis_url) is None
     amqp = Celery("amqp")
-    configure(amqp, replace(settings, broker_url="amqp://guest@127.0.0.1//"))
+    configure(amqp, settings.replace(broker_url="amqp://guest@127.0.0.1//"))
     assert CeleryPublisher(amqp, "training").redis_queue_key(settings.redis_url) is None
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,11 +51,11 @@ def sentinel(tmp_path: Path) -> Iterator[tuple[RedisServer, int]]:
 def test_a_tick_through_sentinel(sentinel: tuple[RedisServer, int]) -> None:
     master, port = sentinel
     direct = Settings(redis_url=master.url, secret_key=TEST_SECRET_KEY)
-    via_sentinel = replace(direct, redis_url=f"sentinel://127.0.0.1:{port}/mymaster")
+    via_sentinel = direct.replace(redis_url=f"sentinel://127.0.0.1:{port}/mymaster")
     store = Store(settings=via_sentinel)
     sid = make_schedule(store)
     app = Celery("sentinel-test")
-    configure(app, replace(direct, broker_url=master.url))
+    configure(app, direct.replace(broker_url=master.url))
     d = Ticker(store, CeleryPublisher(app, "training"), via_sentinel, clock=FakeClock(T0 + 10))
     try:
         d.tick()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import MISSING, fields
+
+from pydantic_core import PydanticUndefined
 
 from tasksched.settings import Settings
 from tests.helpers import ROOT
@@ -13,17 +14,17 @@ ROWS = dict(re.findall(r"^\| `(TASKSCHED_[A-Z0-9_]+)` \| ([^|]+) \|", DOC, flags
 
 
 def test_every_setting_is_documented_with_its_default() -> None:
-    for f in fields(Settings):
-        name = "TASKSCHED_" + f.name.upper()
+    for field_name, f in Settings.model_fields.items():
+        name = "TASKSCHED_" + field_name.upper()
         assert name in ROWS, f"{name} is not documented in docs/configuration.md"
-        if f.default is MISSING:  # a computed default: the row explains it
+        if f.default is PydanticUndefined:  # a computed default: the row explains it
             continue
         cell = ROWS[name].strip()
         documented = "" if cell == "(empty)" else cell.strip("`")
-        parsed = getattr(Settings.from_env({name: documented}), f.name)
+        parsed = getattr(Settings.from_env({name: documented}), field_name)
         assert parsed == f.default, f"{name}: documented {cell}, default is {f.default!r}"
 
 
 def test_no_documented_variable_is_stale() -> None:
-    names = {"TASKSCHED_" + f.name.upper() for f in fields(Settings)}
+    names = {"TASKSCHED_" + name.upper() for name in Settings.model_fields}
     assert set(ROWS) - names == set()

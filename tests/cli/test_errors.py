@@ -82,8 +82,8 @@ def test_bad_setting_in_the_environment(invoke_process: Invoke) -> None:
     res = invoke_process("schedule", "list", TASKSCHED_BEAT_LEASE_S="ten")
     assert res.exit_code == 2
     assert res.stderr.strip().splitlines() == [
-        "Error: TASKSCHED_BEAT_LEASE_S: invalid value 'ten': could not convert string to "
-        "float: 'ten'"
+        "Error: TASKSCHED_BEAT_LEASE_S: invalid value 'ten': Input should be a valid number, "
+        "unable to parse string as a number"
     ]
 
 

@@ -6,7 +6,6 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,7 +40,7 @@ def open_store(real_store: Store) -> Store:
     """The real store with webhooks to loopback allowed (as in the embedded setup)."""
     return Store(
         redis_client=real_store.redis,
-        settings=replace(real_store.settings, webhook_allow_private=True),
+        settings=real_store.settings.replace(webhook_allow_private=True),
     )
 
 

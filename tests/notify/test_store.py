@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tasksched.errors import ValidationError
@@ -12,7 +10,7 @@ from tasksched.store.notifications import NotificationStore
 
 
 def test_feed_is_newest_first_capped_and_paged(store: Store) -> None:
-    small = Store(redis_client=store.redis, settings=replace(store.settings, feed_max=5))
+    small = Store(redis_client=store.redis, settings=store.settings.replace(feed_max=5))
     notes = NotificationStore(small)
     for i in range(8):
         notes.push_feed("acme", {"n": i})
@@ -29,7 +27,7 @@ def test_feed_is_newest_first_capped_and_paged(store: Store) -> None:
 
 
 def test_dead_letters_capped_and_counted(store: Store) -> None:
-    small = Store(redis_client=store.redis, settings=replace(store.settings, dead_letter_max=3))
+    small = Store(redis_client=store.redis, settings=store.settings.replace(dead_letter_max=3))
     notes = NotificationStore(small)
     for i in range(5):
         notes.add_dead_letter({"event_id": f"e{i}", "error": "boom"})

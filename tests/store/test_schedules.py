@@ -184,9 +184,7 @@ def test_delete_removes_indexes_and_runs(store: Store) -> None:
 
 
 def test_run_history_is_capped_and_newest_first(store: Store) -> None:
-    from dataclasses import replace
-
-    small = Store(redis_client=store.redis, settings=replace(store.settings, run_history_max=5))
+    small = Store(redis_client=store.redis, settings=store.settings.replace(run_history_max=5))
     rec = small.schedules.create(spec(), now=NOW)
     for i in range(8):
         small.runs.add(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 
 import pytest
 from cryptography.fernet import Fernet
@@ -100,7 +99,7 @@ def test_secrets_under_another_key_are_refused(store: Store) -> None:
     doc = export_document(store)
     other = Store(
         redis_client=store.redis,
-        settings=replace(store.settings, secret_key=Fernet.generate_key().decode()),
+        settings=store.settings.replace(secret_key=Fernet.generate_key().decode()),
     )
     with pytest.raises(ValidationError) as exc:
         import_document(other, doc)

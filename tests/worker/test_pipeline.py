@@ -29,8 +29,7 @@ SCRIPTED = "tests.worker.learners:Scripted"
 
 @pytest.fixture
 def wsettings(settings: Settings, tmp_path: Path) -> Settings:
-    return replace(
-        settings,
+    return settings.replace(
         state_dir=str(tmp_path / "state"),
         training_kill_grace_s=0.5,
         defer_backoff_s=0.2,
@@ -256,7 +255,7 @@ def test_cooldown_entry_skip_force_and_expiry(rig: Rig) -> None:
 
 
 def test_host_over_its_limits_defers_until_the_grace_ends(rig: Rig) -> None:
-    small = RunPipeline(rig.store, replace(rig.settings, worker_max_memory_mb=100))
+    small = RunPipeline(rig.store, rig.settings.replace(worker_max_memory_mb=100))
     sid = rig.schedule({"count": 500}, misfire_grace_s=60)
     fire = time.time()
     rig.store.runs.add(
