@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from tasksched.notify.channels import backoff_s, deliver, redact
+from tasksched.notify.channels import deliver, redact
 from tasksched.notify.events import build_payload, level_for, summary_line
 
-__all__ = ["backoff_s", "build_payload", "deliver", "level_for", "redact", "summary_line"]
+__all__ = ["build_payload", "deliver", "level_for", "redact", "summary_line"]

@@ -1,8 +1,7 @@
-"""Route one payload to one channel; retry backoff; redaction of secrets from error texts."""
+"""Route one payload to one channel; redaction of secrets from error texts."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -11,19 +10,6 @@ from tasksched.models import SECRET_MASK, NotificationConfig, NotificationType
 
 if TYPE_CHECKING:
     from tasksched.store import Store
-
-
-def backoff_s(
-    attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None
-) -> float:
-    """Delay before retry number ``attempt`` (1 = after the first failure).
-
-    Exponential (``base_s * 2**(attempt-1)``, at most ``cap_s``) with "equal jitter": a
-    random delay in [half, all] of it, so many failing senders do not retry in lockstep.
-    """
-    rng = rng or random.Random()
-    full = min(cap_s, base_s * 2.0 ** max(attempt - 1, 0))
-    return full / 2 + rng.uniform(0, full / 2)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:

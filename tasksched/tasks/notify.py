@@ -15,24 +15,22 @@ import os
 import time
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from celery.exceptions import Retry
+from celery import Task
+from celery.exceptions import Ignore, Retry
 from celery.signals import worker_init
 
 from tasksched.celery import NOTIFY_TASK, app, app_for
 from tasksched.errors import NotFoundError, NotificationError
 from tasksched.logs import configure_logging, log_event
 from tasksched.models import NotificationConfig, NotificationEvent, NotificationType
-from tasksched.notify.channels import backoff_s, deliver, redact
+from tasksched.notify.channels import deliver, redact
 from tasksched.notify.events import build_payload, make_payload
 from tasksched.settings import get_settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store import notifications as counters
 from tasksched.store.notifications import NotificationStore
-
-if TYPE_CHECKING:
-    from celery import Task
 
 __all__ = ["emit_event", "notify", "queue_event", "run_notification", "send_test"]
 
@@ -235,8 +233,43 @@ def _secret_values(cfg: NotificationConfig) -> list[str]:
     return out
 
 
+class NotifyTask(Task):  # type: ignore[misc]
+    """The notify task's class: a retry that cannot be queued becomes a dead letter at once."""
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's retry; when the broker refuses it, dead-letter instead of losing the event."""
+        try:
+            return super().retry(*args, **kwargs)
+        except Retry:
+            raise
+        except Exception as exc:  # the retry could not be queued (broker down)
+            request = self.request
+            error = str(kwargs.get("exc") or "").split(": ", 1)[-1]
+            _retry_lost(
+                _worker_store(), request.kwargs.get("event_id", ""),
+                request.kwargs.get("channel", ""), request.kwargs.get("schedule_id"),
+                int(request.retries) + 1, error, exc,
+            )  # fmt: skip
+            raise Ignore() from None
+
+
+_SETTINGS = get_settings()
+
+
+# Retries are Celery's own (autoretry_for, retry_backoff, retry_backoff_max, retry_jitter):
+# exponential from TASKSCHED_NOTIFY_BACKOFF_S (whole seconds), capped, with full jitter.
 @app.task(  # type: ignore[untyped-decorator,misc]
-    name=NOTIFY_TASK, bind=True, acks_late=True, ignore_result=True, time_limit=900
+    name=NOTIFY_TASK,
+    base=NotifyTask,
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    time_limit=900,
+    autoretry_for=(NotificationError,),
+    retry_backoff=_SETTINGS.notify_backoff_s,
+    retry_backoff_max=int(_SETTINGS.notify_backoff_max_s),
+    retry_jitter=True,
+    max_retries=_SETTINGS.notify_max_retries,
 )
 def notify(
     self: Task,
@@ -246,31 +279,23 @@ def notify(
     schedule_id: str | None = None,
     run_id: str | None = None,
 ) -> str:
-    """Send event ``event_id`` on ``channel``; retry with backoff, then dead-letter."""
+    """Send event ``event_id`` on ``channel``; retried by Celery with backoff, then dead-lettered.
+
+    A receiver's ``Retry-After`` (webhook) lengthens the next pause, up to the backoff cap.
+    """
     settings = get_settings()
     store = _worker_store()
     attempt = int(self.request.retries) + 1
     out = run_notification(
         store, event_id, channel, schedule_id, attempt, settings.notify_max_retries + 1
     )
-    if out["status"] == "retry":
-        countdown = backoff_s(attempt, settings.notify_backoff_s, settings.notify_backoff_max_s)
-        if out.get("retry_after_s") is not None:  # the receiver asked for a longer pause
-            wanted_s = min(float(out["retry_after_s"]), settings.notify_backoff_max_s)
-            countdown = max(countdown, wanted_s)
-        error = str(out["error"]).removeprefix(f"{channel}: ")
-        try:
-            self.retry(
-                countdown=countdown,
-                max_retries=settings.notify_max_retries,
-                exc=NotificationError(channel, error),
-            )
-        except Retry:
-            raise
-        except Exception as exc:  # the retry could not be queued (broker down)
-            _retry_lost(store, event_id, channel, schedule_id, attempt, error, exc)
-            return "dead"
-    return str(out["status"])
+    if out["status"] != "retry":
+        return str(out["status"])
+    error = NotificationError(channel, str(out["error"]).removeprefix(f"{channel}: "))
+    if out.get("retry_after_s") is not None:  # the receiver asked for a pause
+        countdown = min(float(out["retry_after_s"]), settings.notify_backoff_max_s)
+        raise self.retry(countdown=countdown, exc=error)
+    raise error  # autoretry_for: Celery's backoff
 
 
 def _retry_lost(

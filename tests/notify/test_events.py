@@ -9,7 +9,7 @@ import random
 import pytest
 
 from tasksched.models import AutonomousConfig, NotificationEvent, ScheduleSpec
-from tasksched.notify.channels import backoff_s, redact
+from tasksched.notify.channels import redact
 from tasksched.notify.events import build_payload, level_for, summary_line
 from tasksched.store import Store
 
@@ -64,13 +64,34 @@ def test_levels(event: str, level: int) -> None:
     assert level_for(event) == level
 
 
-def test_backoff_grows_exponentially_within_jitter_and_cap() -> None:
-    rng = random.Random(7)
-    for attempt in range(1, 12):
-        full = min(60.0, 2.0 * 2 ** (attempt - 1))
-        values = [backoff_s(attempt, 2.0, 60.0, rng) for _ in range(200)]
-        assert all(full / 2 <= v <= full for v in values)
-        assert max(values) - min(values) > full / 4  # jittered, not lockstep
+def test_retries_follow_the_documented_schedule_with_celerys_own_backoff() -> None:
+    # docs/notifications.md: min(BACKOFF_MAX_S, BACKOFF_S * 2^(n-1)) with full jitter, at most
+    # NOTIFY_MAX_RETRIES times: Celery computes it from the task's options.
+    from celery.utils.time import get_exponential_backoff_interval
+
+    from tasksched.errors import NotificationError
+    from tasksched.settings import get_settings
+    from tasksched.tasks.notify import notify
+
+    st = get_settings()
+    assert notify.autoretry_for == (NotificationError,)
+    assert notify.max_retries == st.notify_max_retries and notify.retry_jitter is True
+    rng_state = random.getstate()
+    try:
+        random.seed(7)
+        for retries in range(12):
+            full = min(st.notify_backoff_max_s, st.notify_backoff_s * 2**retries)
+            values = [
+                get_exponential_backoff_interval(
+                    int(notify.retry_backoff), retries, notify.retry_backoff_max, True
+                )
+                for _ in range(200)
+            ]
+            assert all(0 <= v <= full for v in values)
+            if full >= 4:
+                assert max(values) - min(values) >= full / 4  # jittered, not lockstep
+    finally:
+        random.setstate(rng_state)
 
 
 def test_redact_masks_every_secret_longest_first() -> None:

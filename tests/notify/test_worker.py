@@ -63,8 +63,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterator[Env]
             TASKSCHED_REDIS_URL=redis.url,
             TASKSCHED_SECRET_KEY=TEST_SECRET_KEY,
             TASKSCHED_WEBHOOK_ALLOW_PRIVATE="1",
-            TASKSCHED_NOTIFY_BACKOFF_S="0.1",
-            TASKSCHED_NOTIFY_BACKOFF_MAX_S="0.4",
+            # Celery's backoff counts whole seconds: 1 s, full jitter (0-1 s per retry).
+            TASKSCHED_NOTIFY_BACKOFF_S="1",
+            TASKSCHED_NOTIFY_BACKOFF_MAX_S="1",
             TASKSCHED_NOTIFY_MAX_RETRIES=str(MAX_RETRIES),
             TASKSCHED_SMTP_CA_FILE=str(certs.ca_file),
             TASKSCHED_SMTP_TIMEOUT_S="5",
@@ -129,7 +130,8 @@ def test_webhook_failing_twice_then_succeeding_is_retried(env: Env, hook_factory
     assert out["status"] == "sent" and out["attempts"] == 3
     assert [r["status"] for r in hook.requests] == [500, 500, 200]
     gaps = [b["at"] - a["at"] for a, b in zip(hook.requests, hook.requests[1:], strict=False)]
-    assert gaps[0] >= 0.05 and gaps[1] >= 0.1  # backoff 0.1 * 2**n, at least half of it
+    # Celery's backoff: at most min(BACKOFF_MAX_S, BACKOFF_S * 2**n) = 1 s each (plus delivery).
+    assert all(gap < 1.0 + 1.5 for gap in gaps)
     assert all(r["signature_valid"] for r in hook.requests)
     assert all(r["headers"]["Authorization"] == HEADER_SECRET for r in hook.requests)
     assert {r["json"]["correlation_id"] for r in hook.requests} == {run["run_id"]}
