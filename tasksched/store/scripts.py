@@ -1,4 +1,8 @@
-"""Lua scripts, loaded once from ``scripts/*.lua`` and run by SHA (EVALSHA)."""
+"""Lua scripts, loaded once from ``scripts/*.lua`` and run by SHA (EVALSHA).
+
+A line ``-- #include NAME`` is replaced by ``scripts/lib/NAME.lua``: a rule shared by several
+scripts (trimming the run history) has one copy.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,23 @@ from typing import Any
 import redis
 
 
+_INCLUDE = "-- #include "
+
+
+def _read(*parts: str) -> str:
+    return resources.files("tasksched.store").joinpath("scripts", *parts).read_text()
+
+
 @cache
 def source(name: str) -> str:
-    """The text of ``scripts/<name>.lua``."""
-    return (resources.files("tasksched.store") / "scripts" / f"{name}.lua").read_text()
+    """The text of ``scripts/<name>.lua`` with its includes expanded."""
+    lines = []
+    for line in _read(f"{name}.lua").splitlines():
+        if line.startswith(_INCLUDE):
+            lines.append(_read("lib", line.removeprefix(_INCLUDE).strip() + ".lua").rstrip())
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 class Scripts:

@@ -3,6 +3,7 @@
 -- ARGV[1] run id, ARGV[2] score (epoch seconds), ARGV[3] cap, ARGV[4] run key prefix,
 -- ARGV[5] "nx" to refuse when the run exists, ARGV[6..] field/value pairs.
 -- Returns 1 when written, 0 when ARGV[5] == "nx" and it existed.
+-- #include trim_history
 if ARGV[5] == 'nx' and redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
@@ -12,13 +13,5 @@ if #fields > 0 then
   redis.call('HSET', KEYS[1], unpack(fields))
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-local cap = tonumber(ARGV[3])
-local n = redis.call('ZCARD', KEYS[2])
-if n > cap then
-  local old = redis.call('ZRANGE', KEYS[2], 0, n - cap - 1)
-  for _, rid in ipairs(old) do
-    redis.call('DEL', ARGV[4] .. rid)
-  end
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - cap - 1)
-end
+trim_history(KEYS[2], ARGV[4], tonumber(ARGV[3]), nil)
 return 1

@@ -11,6 +11,7 @@
 -- tick read (a user's update made meanwhile wins). A run record is written only if absent.
 -- Returns {-1} when the lease is not ours, else {claimed, stale, missed, run id ...} with the
 -- run ids newly put in the outbox.
+-- #include trim_history
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
 end
@@ -20,15 +21,6 @@ local cap = tonumber(ARGV[4])
 local skey, rkey, rskey = ARGV[5], ARGV[6], ARGV[7]
 local claimed, stale, missed = 0, 0, 0
 local out = {0, 0, 0}
-
-local function trim(runs_key)
-  local n = redis.call('ZCARD', runs_key)
-  if n > cap then
-    local old = redis.call('ZRANGE', runs_key, 0, n - cap - 1)
-    for _, rid in ipairs(old) do redis.call('DEL', rkey .. rid) end
-    redis.call('ZREMRANGEBYRANK', runs_key, 0, n - cap - 1)
-  end
-end
 
 local i = 9
 for _ = 1, tonumber(ARGV[8]) do
@@ -80,7 +72,7 @@ for _ = 1, tonumber(ARGV[8]) do
         wrote = true
       end
     end
-    if wrote then trim(runs_key) end
+    if wrote then trim_history(runs_key, rkey, cap, nil) end
   end
 end
 local dispatched = #out - 3

@@ -10,6 +10,7 @@
 --   stale     the run is "running" but its lock is gone: the old attempt died; detail = its token
 --   done      the run already ended; detail = its status
 --   locked    another run of the schedule holds the lock; detail = the holder's token
+-- #include trim_history
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nowf = string.format('%.6f', now)
@@ -24,15 +25,7 @@ if not status then
     score = tonumber(ARGV[10])
   end
   redis.call('ZADD', KEYS[2], score, ARGV[1])
-  local cap = tonumber(ARGV[5])
-  local n = redis.call('ZCARD', KEYS[2])
-  if n > cap then
-    local old = redis.call('ZRANGE', KEYS[2], 0, n - cap - 1)
-    for _, rid in ipairs(old) do
-      if rid ~= ARGV[1] then redis.call('DEL', ARGV[6] .. rid) end
-    end
-    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - cap - 1)
-  end
+  trim_history(KEYS[2], ARGV[6], tonumber(ARGV[5]), ARGV[1])
   status = 'queued'
 end
 local sched = redis.call('HGETALL', KEYS[4])
