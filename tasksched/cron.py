@@ -233,14 +233,9 @@ def next_fire_epoch(
     """Next fire time (epoch seconds, jitter applied) strictly after ``after_epoch``.
 
     With jitter the cron time ``c`` fires at ``c + offset``; the cron time of a fire is
-    ``fire - offset`` (see :func:`cron_time_of`). Cached: many schedules share a cron.
+    ``fire - offset``. Cached: many schedules share a cron.
     """
     return _next_epoch_cached(expression, timezone, float(after_epoch) - jitter_s) + jitter_s
-
-
-def cron_time_of(fire_epoch: float, jitter_offset: float) -> float:
-    """The cron time a (jittered) fire time stands for."""
-    return fire_epoch - jitter_offset
 
 
 @dataclass(frozen=True)

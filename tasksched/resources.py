@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 
 import psutil
 
@@ -53,7 +52,6 @@ class HostMonitor:
     def __init__(self, interval_s: float = 1.0):
         self.interval_s = max(interval_s, 0.05)
         self._cpu: float | None = None
-        self._sampled_at: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="tasksched-cpu", daemon=True)
         psutil.cpu_percent(interval=None)  # primes the counter; the first value is meaningless
@@ -71,7 +69,6 @@ class HostMonitor:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             self._cpu = float(psutil.cpu_percent(interval=None))
-            self._sampled_at = time.monotonic()
 
     def stop(self) -> None:
         """Stop sampling."""

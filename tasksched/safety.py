@@ -24,13 +24,13 @@ __all__ = [
     "Decision",
     "HostReading",
     "Limits",
-    "backoff_s",
     "check_cooldown",
     "check_data",
     "check_lock_busy",
     "check_resources",
     "check_schedule",
     "cooldown_until",
+    "defer_backoff_s",
     "effective_limits",
 ]
 
@@ -105,7 +105,7 @@ def effective_limits(
     )
 
 
-def backoff_s(base_s: float, deferrals: int, cap_s: float = 300.0) -> float:
+def defer_backoff_s(base_s: float, deferrals: int, cap_s: float = 300.0) -> float:
     """Exponential backoff for the ``deferrals``-th deferral (0-based), capped at ``cap_s``."""
     return float(min(base_s * (2 ** min(max(deferrals, 0), 16)), cap_s))
 
@@ -116,7 +116,7 @@ def _defer_or_skip(
     remaining = deadline - now
     if remaining <= 0:
         return Decision(Action.SKIP, check, f"{reason}; gave up: the misfire grace ended")
-    countdown = min(backoff_s(base_s, deferrals), remaining)
+    countdown = min(defer_backoff_s(base_s, deferrals), remaining)
     return Decision(Action.DEFER, check, reason, countdown_s=max(countdown, 0.05))
 
 

@@ -61,12 +61,8 @@ class RedisListPublisher(Publisher, Protocol):
 class DispatchStats:
     """Counters of this process (health in Redis is the shared view)."""
 
-    ticks: int = 0
     dispatched: int = 0
-    missed: int = 0
-    stale: int = 0
     errors: int = 0
-    terms: int = 0
     lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
@@ -108,7 +104,6 @@ class Ticker:
     # ---- public ---------------------------------------------------------------------------
     def tick(self) -> float:
         """Run one tick; return how long to sleep before the next one. Never raises."""
-        self.stats.ticks += 1
         try:
             return self._tick()
         except StoreUnavailableError as exc:
@@ -197,8 +192,6 @@ class Ticker:
             self._standby("lease lost at claim")
             return
         self._renewed(t0)
-        self.stats.missed += res.missed
-        self.stats.stale += res.stale
         for c in claims:
             for run_id, fire, reason in c.missed:
                 log_event(
@@ -279,7 +272,6 @@ class Ticker:
     def _lead(self, st: TickState) -> None:
         self.is_leader = True
         self._outbox_dirty = True
-        self.stats.terms += 1
         log_event(
             logger,
             logging.INFO,

@@ -2,9 +2,8 @@
 
 Every call here is one round trip: :meth:`BeatStore.leader_tick` (lease, clock, switch,
 due head with its timing fields), :meth:`BeatStore.claim` (one Lua script per batch,
-guarded by the leader's token) and the outbox reads and acknowledgements. A tick never calls
-:meth:`BeatStore.read_timing` (leader_tick already returns those fields); tests use it.
-Nothing here scans the schedules.
+guarded by the leader's token) and the outbox reads and acknowledgements. Nothing here scans the
+schedules.
 """
 
 from __future__ import annotations
@@ -126,14 +125,7 @@ class BeatStore:
         """Give the lease up (clean shutdown) so a standby takes over at once."""
         return bool(self._s.scripts.run("lease_release", [self._k.beat_lock], [token]))
 
-    # ---- due entries ----------------------------------------------------------------------
-    def read_timing(self, schedule_ids: Sequence[str]) -> list[list[str | None]]:
-        """The timing fields (:data:`TIMING_FIELDS`) of each schedule, in one pipeline."""
-        pipe = self._r.pipeline(transaction=False)
-        for sid in schedule_ids:
-            pipe.hmget(self._k.schedule(sid), TIMING_FIELDS)
-        return [list(row) for row in pipe.execute()]
-
+    # ---- claims ---------------------------------------------------------------------------
     def claim(
         self, token: str, lease_s: float, now: float, claims: Sequence[DueClaim]
     ) -> ClaimResult:

@@ -67,11 +67,6 @@ class RunClaim:
     schedule: dict[str, str]
     switch_on: bool
 
-    @property
-    def claimed(self) -> bool:
-        """True when this attempt owns the run and its schedule's run lock."""
-        return self.code == "claimed"
-
 
 @dataclass(frozen=True)
 class Finish:

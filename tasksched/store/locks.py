@@ -29,12 +29,6 @@ class Lease:
         self.token = token
         self.ttl_ms = max(int(ttl_s * 1000), 1)
 
-    def acquire(self) -> bool:
-        """Take the lease if nobody holds it (or we already do: then it is renewed)."""
-        if self._s.redis.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            return True
-        return self.renew()
-
     def renew(self) -> bool:
         """Extend the lease by its TTL if it is still ours; False when it was lost."""
         return bool(self._s.scripts.run("lease_renew", [self.key], [self.token, self.ttl_ms]))

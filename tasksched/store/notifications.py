@@ -115,10 +115,6 @@ class NotificationStore:
         raw = self._r.lrange(self._k.feed(tenant_id), offset, offset + limit - 1)
         return [json.loads(x) for x in raw]
 
-    def feed_length(self, tenant_id: str) -> int:
-        """How many entries a tenant's feed holds."""
-        return int(self._r.llen(self._k.feed(tenant_id)))
-
     # ---- dead letters ---------------------------------------------------------------------
     def add_dead_letter(self, record: dict[str, Any]) -> None:
         """Keep a notification that will not be retried again, newest first, capped."""

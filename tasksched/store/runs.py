@@ -129,30 +129,6 @@ class RunStore:
         )
         return None if pipe is not None else bool(res)
 
-    def record_missed(
-        self,
-        schedule_id: str,
-        tenant_id: str,
-        fire_time: float,
-        reason: str,
-        run_id: str,
-        pipe: Any = None,
-    ) -> None:
-        """Record a fire that was not dispatched (misfire policy, switch off) with its reason."""
-        self.add(
-            run_id,
-            schedule_id,
-            tenant_id,
-            RunStatus.MISSED,
-            RunTrigger.CRON,
-            score=fire_time,
-            only_new=True,
-            pipe=pipe,
-            fire_time=fire_time,
-            reason=reason,
-            finished_at=time.time(),
-        )
-
     def update(self, run_id: str, pipe: Any = None, **fields: Any) -> None:
         """Set fields on an existing run record."""
         client = pipe if pipe is not None else self._r

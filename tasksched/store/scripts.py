@@ -12,7 +12,6 @@ from typing import Any
 
 import redis
 
-
 _INCLUDE = "-- #include "
 
 

@@ -103,7 +103,7 @@ def test_user_update_during_a_tick_is_not_overwritten(
     assert st.leader and st.due == [(sid, T0 + 10)]
     from tasksched.beat.plan import plan_claims
 
-    claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     # The user changes the cron between the tick's read and its claim.
     real_store.schedules.update(sid, {"cron_expression": "* * * * * */30"}, now=T0 + 10)
     res = ds.claim("tok", 5.0, st.now, claims)
@@ -122,11 +122,11 @@ def test_a_name_change_during_a_tick_also_wins_then_the_next_tick_claims(
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     from tasksched.beat.plan import plan_claims
 
-    claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     real_store.schedules.update(sid, {"name": "renamed"})  # bumps the version only
     assert ds.claim("tok", 5.0, st.now, claims).stale == 1
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
-    claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     res = ds.claim("tok", 5.0, st.now, claims)
     assert res.claimed == 1 and res.run_ids == [f"{sid}-{int(T0) + 10}"]
     assert real_store.schedules.get(sid).name == "renamed"
@@ -139,7 +139,7 @@ def test_pause_and_delete_during_a_tick_are_not_undone(real_store: Store) -> Non
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     from tasksched.beat.plan import plan_claims
 
-    claims = plan_claims(st.due, ds.read_timing([s for s, _ in st.due]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     real_store.schedules.pause(paused)
     real_store.schedules.delete(deleted)
     res = ds.claim("tok", 5.0, st.now, claims)
@@ -155,7 +155,7 @@ def test_an_orphan_due_entry_is_dropped(real_store: Store) -> None:
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 1)
     from tasksched.beat.plan import plan_claims
 
-    claims = plan_claims(st.due, ds.read_timing(["ghost"]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     assert claims[0].new_score is None
     res = ds.claim("tok", 5.0, st.now, claims)
     assert res.claimed == 1 and res.run_ids == []
@@ -168,7 +168,7 @@ def test_a_claim_without_the_lease_writes_nothing(real_store: Store) -> None:
     st = ds.leader_tick("leader", "leader", 5.0, 100, now=T0 + 10)
     from tasksched.beat.plan import plan_claims
 
-    claims = plan_claims(st.due, ds.read_timing([sid]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     res = ds.claim("impostor", 5.0, st.now, claims)
     assert res.lost_lease
     assert real_store.redis.zscore(real_store.keys.due, sid) == T0 + 10

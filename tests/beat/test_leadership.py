@@ -96,7 +96,7 @@ def test_a_new_leader_publishes_what_a_crashed_leader_claimed(
     ids = make_many(real_store, 3, "* * * * * */10")
     dead = BeatStore(real_store)
     st = dead.leader_tick("dead", "dead", 30.0, 100, now=T0 + 10)
-    claims = plan_claims(st.due, dead.read_timing([s for s, _ in st.due]), st.now, 300.0)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
     assert len(dead.claim("dead", 30.0, st.now, claims).run_ids) == 3
     # ... and it died before publishing. Its lease runs out:
     real_store.redis.delete(real_store.keys.beat_lock)

@@ -204,13 +204,16 @@ def test_run_history_is_capped_and_newest_first(store: Store) -> None:
     assert small.runs.list(rec.id, 2, 2)[0]["fire_time"] == NOW + 5
 
 
-def test_missed_runs_are_recorded_once(store: Store) -> None:
+def test_a_run_written_only_if_new_is_written_once(store: Store) -> None:
     rec = store.schedules.create(spec(), now=NOW)
     rid = cron_run_id(rec.id, NOW)
-    store.runs.record_missed(rec.id, "acme", NOW, "misfire: skipped", rid)
-    store.runs.record_missed(rec.id, "acme", NOW, "again", rid)
+    first = store.runs.add(rid, rec.id, "acme", RunStatus.QUEUED, RunTrigger.MANUAL, score=NOW,
+                           only_new=True, fire_time=NOW, reason="first")
+    again = store.runs.add(rid, rec.id, "acme", RunStatus.FAILED, RunTrigger.MANUAL, score=NOW,
+                           only_new=True, fire_time=NOW, reason="again")
+    assert (first, again) == (True, False)
     run = store.runs.get(rid)
-    assert run["status"] == "missed" and run["reason"] == "misfire: skipped"
+    assert run["status"] == "queued" and run["reason"] == "first"
     assert run["fire_time_iso"] == "2026-01-01T00:00:00+00:00"
 
 

@@ -37,7 +37,7 @@ def test_claim_takes_the_lock_once_and_refuses_duplicates(
     queued(real_store, sid, "r1")
     t1, t2 = attempt_token("r1"), attempt_token("r1")
     c = life.claim("r1", sid, "acme", t1, "w1", "cron", None)
-    assert c.claimed and c.switch_on
+    assert c.code == "claimed" and c.switch_on
     assert c.schedule["id"] == sid and c.run["status"] == "running"
     assert real_store.redis.get(real_store.keys.run_lock(sid)) == t1
     assert holder_run_id(t1) == "r1"
@@ -139,7 +139,7 @@ def test_missing_record_is_created_and_finished_runs_refused(
 ) -> None:
     token = attempt_token("old")
     c = life.claim("old", sid, "acme", token, "w1", "cron", 1234.0)
-    assert c.claimed
+    assert c.code == "claimed"
     run = real_store.runs.get("old")
     assert run["fire_time"] == 1234.0 and run["schedule_id"] == sid
     assert "old" in real_store.redis.zrange(real_store.keys.runs(sid), 0, -1)

@@ -53,7 +53,8 @@ def test_redelivered_message_of_a_dead_attempt_marks_it_lost(real_store: Store) 
     sid = SchedulerManager(store=real_store).create_training_schedule("acme", "s", "0 2 * * *")
     real_store.runs.add("r1", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
     life = RunLifecycle(real_store)
-    assert life.claim("r1", sid, "acme", attempt_token("r1"), "dead@host", "cron", None).claimed
+    claim = life.claim("r1", sid, "acme", attempt_token("r1"), "dead@host", "cron", None)
+    assert claim.code == "claimed"
     pipeline = RunPipeline(real_store, notify=False)
     msg = RunMessage("acme", sid, "r1", None, "cron", "w2")
     # While the old attempt's lock lives, a redelivery is a duplicate: refused.

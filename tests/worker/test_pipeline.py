@@ -289,7 +289,8 @@ def test_run_lock_held_by_another_run(rig: Rig, policy: str, status: str) -> Non
     sid = rig.schedule({"count": 500}, concurrency_policy=policy)
     life = RunLifecycle(rig.store)
     rig.store.runs.add("busy", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
-    assert life.claim("busy", sid, "acme", attempt_token("busy"), "w0", "cron", None).claimed
+    claim = life.claim("busy", sid, "acme", attempt_token("busy"), "w0", "cron", None)
+    assert claim.code == "claimed"
     _, run = rig.run(sid)
     assert run["status"] == status
     assert "holds the run lock (busy)" in run["reason"]

@@ -160,9 +160,9 @@ def test_check_lock_busy(policy: ConcurrencyPolicy, left_s: float, action: Actio
 
 
 def test_backoff_is_capped() -> None:
-    assert safety.backoff_s(5.0, 0) == 5.0
-    assert safety.backoff_s(5.0, 2) == 20.0
-    assert safety.backoff_s(5.0, 50) == 300.0
+    assert safety.defer_backoff_s(5.0, 0) == 5.0
+    assert safety.defer_backoff_s(5.0, 2) == 20.0
+    assert safety.defer_backoff_s(5.0, 50) == 300.0
 
 
 def test_decision_as_dict() -> None:
