@@ -16,14 +16,9 @@ from tests.helpers import RedisServer
 TEST_SECRET_KEY = Fernet.generate_key().decode()
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # In CI a skipped test is a failing test: turn skips into failures there.
-    if os.environ.get("CI") == "true":
-        config.option.runxfail = True
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    # In CI a skipped test is a failing test: turn skips into failures there.
     outcome = yield
     report = outcome.get_result()
     if os.environ.get("CI") == "true" and report.skipped and call.when in ("setup", "call"):
