@@ -1,15 +1,19 @@
-"""Shared fixtures: a real redis-server per session, fakeredis for fast unit tests."""
+"""Shared fixtures: a real redis-server per session, fakeredis for fast unit tests, the CLI."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
-from tasksched.settings import Settings
+from tasksched.cli import cli
+from tasksched.manager import SchedulerManager
+from tasksched.settings import Settings, reload_settings
 from tasksched.store import Store
 from tests.helpers import RedisServer
 
@@ -83,3 +87,42 @@ def store(request: pytest.FixtureRequest) -> Store:
 def no_key_store(store: Store) -> Store:
     """The same Redis, but no TASKSCHED_SECRET_KEY configured."""
     return Store(redis_client=store.redis, settings=store.settings.replace(secret_key=""))
+
+
+# ---- the CLI in this process (click's runner) ----------------------------------------------
+@dataclass
+class Result:
+    """What a CLI invocation printed and returned."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+Invoke = Callable[..., Result]
+
+
+@pytest.fixture
+def invoke(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
+    """Run ``tasksched ARGS...`` in this process (click's runner) against the real redis-server."""
+    monkeypatch.setenv("TASKSCHED_REDIS_URL", redis_url)
+    monkeypatch.setenv("TASKSCHED_SECRET_KEY", TEST_SECRET_KEY)
+    reload_settings()
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        res = runner.invoke(cli, list(args), input=input, catch_exceptions=False)
+        return Result(res.exit_code, res.stdout, res.stderr)
+
+    yield run
+    monkeypatch.undo()
+    reload_settings()
+
+
+def manager_for(redis_url: str) -> SchedulerManager:
+    """A manager of its own on ``redis_url`` (what another process would see)."""
+    return SchedulerManager(settings=Settings(redis_url=redis_url, secret_key=TEST_SECRET_KEY))

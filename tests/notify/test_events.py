@@ -1,15 +1,13 @@
-"""The event payload, levels, backoff and redaction (pure)."""
+"""The event payload, its summary line and log levels (pure)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 
 import pytest
 
 from tasksched.models import AutonomousConfig, NotificationEvent, ScheduleSpec
-from tasksched.notify.channels import redact
 from tasksched.notify.events import build_payload, level_for, summary_line
 from tasksched.store import Store
 
@@ -62,40 +60,3 @@ def test_payload_without_run_uses_the_event(fake_store: Store) -> None:
 )
 def test_levels(event: str, level: int) -> None:
     assert level_for(event) == level
-
-
-def test_retries_follow_the_documented_schedule_with_celerys_own_backoff() -> None:
-    # docs/notifications.md: min(BACKOFF_MAX_S, BACKOFF_S * 2^(n-1)) with full jitter, at most
-    # NOTIFY_MAX_RETRIES times: Celery computes it from the task's options.
-    from celery.utils.time import get_exponential_backoff_interval
-
-    from tasksched.errors import NotificationError
-    from tasksched.settings import get_settings
-    from tasksched.tasks.notify import notify
-
-    st = get_settings()
-    assert notify.autoretry_for == (NotificationError,)
-    assert notify.max_retries == st.notify_max_retries and notify.retry_jitter is True
-    rng_state = random.getstate()
-    try:
-        random.seed(7)
-        for retries in range(12):
-            full = min(st.notify_backoff_max_s, st.notify_backoff_s * 2**retries)
-            values = [
-                get_exponential_backoff_interval(
-                    int(notify.retry_backoff), retries, notify.retry_backoff_max, True
-                )
-                for _ in range(200)
-            ]
-            assert all(0 <= v <= full for v in values)
-            if full >= 4:
-                assert max(values) - min(values) >= full / 4  # jittered, not lockstep
-    finally:
-        random.setstate(rng_state)
-
-
-def test_redact_masks_every_secret_longest_first() -> None:
-    text = "login tok-abc failed for tok-abcdef; pw=hunter22"
-    assert redact(text, ["tok-abc", "tok-abcdef", "hunter22", "", "ab"]) == (
-        "login ******** failed for ********; pw=********"
-    )

@@ -1,0 +1,24 @@
+"""`tasksched start|stop|status`: the global switch and the status summary."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Invoke, manager_for
+
+
+def test_start_stop_and_status(invoke: Invoke, redis_url: str) -> None:
+    mgr = manager_for(redis_url)
+    mgr.create_training_schedule("acme", "a", "0 3 * * *")
+    paused = mgr.create_training_schedule("acme", "b", "0 3 * * *")
+    mgr.pause_schedule(paused)
+    assert invoke("stop").stdout.strip() == "dispatching: OFF"
+    assert mgr.scheduler_state()["enabled"] is False
+    text = invoke("status")
+    assert text.exit_code == 0
+    assert "OFF" in text.stdout and "beat leader:" in text.stdout
+    assert "active=1" in text.stdout and "paused=1" in text.stdout
+    assert invoke("start").stdout.strip() == "dispatching: on"
+    data = json.loads(invoke("status", "--json").stdout)
+    assert data["enabled"] is True
+    assert data["schedules"]["active"] == 1 and data["schedules"]["paused"] == 1

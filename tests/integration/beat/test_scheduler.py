@@ -1,0 +1,212 @@
+"""Real ``celery beat`` processes (tasksched's scheduler) against a real redis-server.
+
+Schedules fire every second (the seconds field); what was dispatched is read from the broker
+list and compared with what the due index says should have fired.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tasksched.manager import SchedulerManager
+from tasksched.settings import Settings
+from tasksched.store import Store
+from tests.conftest import TEST_SECRET_KEY
+from tests.helpers import Proc, RedisServer, child_env, wait_for
+from tests.integration.beat.conftest import BeatProcs, published_run_ids
+
+pytestmark = pytest.mark.integration
+EVERY_SECOND = "* * * * * *"
+
+
+def _leader(store: Store) -> str | None:
+    value = store.redis.get(store.keys.beat_lock)
+    return None if value is None else str(value)
+
+
+def _expected_ids(store: Store, created: dict[str, float]) -> list[str]:
+    """Every per-second fire from each schedule's first up to (not including) its due score."""
+    out = []
+    for sid, created_at in created.items():
+        next_due = store.redis.zscore(store.keys.due, sid)
+        assert next_due is not None
+        first = math.floor(created_at) + 1
+        out.extend(f"{sid}-{t}" for t in range(first, int(next_due)))
+    return sorted(out)
+
+
+def _ids_of(store: Store, sid: str, url: str) -> list[str]:
+    return [r for r in published_run_ids(url) if r.startswith(sid + "-")]
+
+
+@pytest.mark.timeout(60)
+def test_dynamic_create_pause_resume_update_delete_without_restart(
+    beats: BeatProcs, real_store: Store, settings: Settings, redis_url: str
+) -> None:
+    beat = beats.start("dyn")
+    wait_for(lambda: _leader(real_store), 15, what="a beat leader")
+    mgr = SchedulerManager(store=real_store)
+
+    sid = mgr.create_training_schedule("acme", "every-second", EVERY_SECOND)
+    wait_for(lambda: len(_ids_of(real_store, sid, redis_url)) >= 2, 3, what="fires after create")
+
+    mgr.pause_schedule(sid)
+    time.sleep(0.3)  # a fire claimed just before the pause may still be on its way
+    paused_count = len(_ids_of(real_store, sid, redis_url))
+    time.sleep(1.5)
+    assert len(_ids_of(real_store, sid, redis_url)) == paused_count
+
+    mgr.resume_schedule(sid)
+    wait_for(lambda: len(_ids_of(real_store, sid, redis_url)) >= paused_count + 1, 2.5,
+             what="fires after resume")
+
+    mgr.update_schedule(sid, cron_expression="* * * * * */2")
+    changed_at = time.time()
+    time.sleep(3.2)
+    recent = [int(r.rsplit("-", 1)[1]) for r in _ids_of(real_store, sid, redis_url)]
+    after_change = [t for t in recent if t > changed_at + 0.5]
+    assert len(after_change) >= 1 and all(t % 2 == 0 for t in after_change), recent
+
+    mgr.delete_schedule(sid)
+    time.sleep(0.3)
+    deleted_count = len(_ids_of(real_store, sid, redis_url))
+    time.sleep(1.5)
+    assert len(_ids_of(real_store, sid, redis_url)) == deleted_count
+    assert beat.alive()
+    assert '"event":"run.dispatched"' in beat.output()
+
+
+@pytest.mark.timeout(60)
+def test_leader_sigkilled_mid_window_no_duplicate_no_miss(
+    beats: BeatProcs, real_store: Store, redis_url: str
+) -> None:
+    a = beats.start("a", lease_s=2.0)
+    wait_for(lambda: _leader(real_store), 15, what="a leader")
+    b = beats.start("b", lease_s=2.0)
+    wait_for(lambda: len([k for k in real_store.control.beat_health() if k.startswith("seen:")])
+             >= 2, 15, what="both beats alive")
+    mgr = SchedulerManager(store=real_store)
+    created: dict[str, float] = {}
+    for i in range(20):
+        created[mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND)] = time.time()
+    time.sleep(2.0)
+    leader_token = _leader(real_store)
+    assert leader_token is not None
+    leader, standby = (a, b) if f":{a.pid}:" in leader_token else (b, a)
+    leader.kill()  # SIGKILL: no release, the lease must run out
+    killed_at = time.time()
+    wait_for(lambda: _leader(real_store) not in (None, leader_token), 6,
+             what="the standby taking over")
+    took_over_s = time.time() - killed_at
+    time.sleep(2.5)
+    standby.stop()  # SIGTERM: a clean stop; the due scores stop moving
+    assert took_over_s < 2.0 + 1.5
+
+    got = published_run_ids(redis_url)
+    assert len(got) == len(set(got)), "a run was published twice"
+    assert sorted(got) == _expected_ids(real_store, created)
+    assert real_store.redis.hlen(real_store.keys.outbox) == 0
+
+
+@pytest.mark.timeout(90)
+def test_redis_restart_with_aof_under_a_running_beat(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "aof", appendonly=True)
+    server.start()
+    try:
+        settings = Settings(redis_url=server.url, secret_key=TEST_SECRET_KEY)
+        store = Store(settings=settings)
+        own = BeatProcs(tmp_path, server.url)
+        beat = own.start("aof", lease_s=2.0)
+        try:
+            wait_for(lambda: _leader(store), 15, what="a leader")
+            mgr = SchedulerManager(store=store)
+            created = {
+                mgr.create_training_schedule("acme", f"s{i}", EVERY_SECOND): time.time()
+                for i in range(5)
+            }
+            time.sleep(2.0)
+            server.stop()  # SIGTERM: the AOF (appendfsync always) has every write
+            time.sleep(1.5)
+            server.start()  # same port, same directory: the AOF is replayed
+            wait_for(lambda: store.redis.hget(store.keys.beat_health, "last_tick"), 10)
+            restarted_at = time.time()
+            wait_for(lambda: float(store.redis.hget(store.keys.beat_health, "last_tick") or 0)
+                     > restarted_at + 1, 20, what="beat ticking again after the restart")
+            time.sleep(2.0)
+            assert beat.alive()  # the same process went on: no exit, no restart
+            own.stop_all()
+            got = published_run_ids(server.url)
+            assert len(got) == len(set(got)), "a run was published twice"
+            assert sorted(got) == _expected_ids(store, created)
+            # Fires due while Redis was down were dispatched after it came back (in the grace).
+            down = [r for r in got if restarted_at - 3.5 <= int(r.rsplit("-", 1)[1]) < restarted_at]
+            assert down
+        finally:
+            own.stop_all()
+            store.redis.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_the_global_switch_with_a_running_beat(
+    beats: BeatProcs, real_store: Store, redis_url: str
+) -> None:
+    beats.start("switch", own_app=True)  # a user's own Celery app with -S
+    wait_for(lambda: _leader(real_store), 15, what="a leader")
+    mgr = SchedulerManager(store=real_store)
+    sid = mgr.create_training_schedule(
+        "acme", "s", EVERY_SECOND, config={"misfire_policy": "skip", "misfire_grace_s": 0.5}
+    )
+    wait_for(lambda: len(_ids_of(real_store, sid, redis_url)) >= 1, 3, what="a first fire")
+    mgr.stop_scheduler()
+    time.sleep(0.3)
+    before = len(_ids_of(real_store, sid, redis_url))
+    time.sleep(2.2)
+    assert len(_ids_of(real_store, sid, redis_url)) == before
+    assert real_store.control.beat_health()["enabled"] == "0"
+    mgr.start_scheduler()
+    wait_for(lambda: len(_ids_of(real_store, sid, redis_url)) > before, 3,
+             what="fires after the switch is on again")
+    missed = [r for r in real_store.runs.list(sid, limit=50) if r["status"] == "missed"]
+    assert len(missed) >= 1 and all("skipped" in r["reason"] for r in missed)
+
+
+@pytest.mark.timeout(60)
+def test_a_real_celery_worker_consumes_what_beat_publishes(
+    beats: BeatProcs, real_store: Store, redis_url: str, tmp_path: Path
+) -> None:
+    beats.start("pub")
+    mgr = SchedulerManager(store=real_store)
+    ids = mgr.create_training_schedules(
+        [{"tenant_id": "acme", "name": f"s{i}", "cron_expression": EVERY_SECOND}
+         for i in range(50)]
+    )
+    wait_for(lambda: len(published_run_ids(redis_url)) >= 100, 10, what="published runs")
+    worker = Proc(
+        [sys.executable, "-m", "celery", "-A", "tests.integration.beat.worker_app", "worker",
+         "-Q", "training", "-P", "solo", "-c", "1", "-l", "WARNING", "--without-gossip",
+         "--without-mingle", "--without-heartbeat"],
+        child_env(TASKSCHED_REDIS_URL=redis_url, TASKSCHED_SECRET_KEY=TEST_SECRET_KEY),
+        tmp_path / "worker.log",
+    )
+    try:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
+        wait_for(lambda: client.llen("beat-test:consumed") >= 100, 30, what="consumed runs")
+        consumed = [json.loads(x) for x in client.lrange("beat-test:consumed", 0, -1)]
+        client.close()
+    finally:
+        worker.stop()
+    for item in consumed:
+        kw = item["kwargs"]
+        assert item["id"] == kw["run_id"]
+        assert kw["schedule_id"] in ids and kw["tenant_id"] == "acme"
+        assert kw["run_id"] == f"{kw['schedule_id']}-{int(kw['fire_time'])}"
+        assert kw["trigger"] in ("cron", "catchup")

@@ -1,0 +1,39 @@
+"""The training supervisor (run_child): a real child process per run, its outcomes and kills."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tasksched.learners.base import RunContext
+from tasksched.tasks.supervisor import run_child
+
+pytestmark = pytest.mark.integration
+
+
+def job(tmp_path: Path, **options: object) -> dict[str, object]:
+    ctx = RunContext("acme", "s1", "r1", str(tmp_path / "m"), options=dict(options))
+    learner = "tests.learners.scripted:Scripted"
+    return {"learner": learner, "options": options, "context": ctx.to_dict()}
+
+
+def test_child_ok_reports_the_evaluation(tmp_path: Path) -> None:
+    res = run_child(job(tmp_path, quality=0.8), 500, 30, 1)
+    assert res.outcome == "ok" and res.evaluation["quality_score"] == 0.8
+    assert res.candidate == "model.txt" and res.exit_code == 0 and res.peak_memory_mb > 0
+
+
+def test_child_that_dies_silently_is_reported_crashed(tmp_path: Path) -> None:
+    res = run_child(job(tmp_path, exit_code=9), 500, 30, 1)
+    assert res.outcome == "crashed" and "exit code 9" in res.error
+
+
+def test_child_is_killed_when_the_run_lock_is_lost(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    lost_at = t0 + 0.5
+    res = run_child(
+        job(tmp_path, train_s=30), 500, 60, 1, lease_ok=lambda: time.monotonic() < lost_at
+    )
+    assert res.outcome == "lease_lost" and time.monotonic() - t0 < 10
