@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 
 from tasksched.cli import cli
+from tasksched.cli.common import CliState
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings, reload_settings
 from tasksched.store import Store
@@ -75,9 +76,10 @@ def fake_store() -> Iterator[Store]:
     client.close()
 
 
-@pytest.fixture(params=["fakeredis", "redis-server"])
+@pytest.fixture(params=["fakeredis", pytest.param("redis-server", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest) -> Store:
-    """The store suite runs twice: on fakeredis and on a real redis-server."""
+    """Tests on this fixture run twice: on fakeredis, and on the session's real redis-server
+    (that variant is marked ``integration``: it needs the process)."""
     if request.param == "fakeredis":
         return request.getfixturevalue("fake_store")  # type: ignore[no-any-return]
     return request.getfixturevalue("real_store")  # type: ignore[no-any-return]
@@ -87,6 +89,12 @@ def store(request: pytest.FixtureRequest) -> Store:
 def no_key_store(store: Store) -> Store:
     """The same Redis, but no TASKSCHED_SECRET_KEY configured."""
     return Store(redis_client=store.redis, settings=store.settings.replace(secret_key=""))
+
+
+@pytest.fixture
+def manager(store: Store) -> SchedulerManager:
+    """A SchedulerManager on the ``store`` fixture (fakeredis or the real redis-server)."""
+    return SchedulerManager(store=store)
 
 
 # ---- the CLI in this process (click's runner) ----------------------------------------------
@@ -107,10 +115,21 @@ Invoke = Callable[..., Result]
 
 
 @pytest.fixture
-def invoke(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
-    """Run ``tasksched ARGS...`` in this process (click's runner) against the real redis-server."""
-    monkeypatch.setenv("TASKSCHED_REDIS_URL", redis_url)
+def invoke(store: Store, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
+    """Run ``tasksched ARGS...`` in this process (click's runner) on the ``store`` fixture.
+
+    On fakeredis the command's manager is one on that store; on the real redis-server the
+    command connects by itself (``TASKSCHED_REDIS_URL``), as the installed script does.
+    """
+    import fakeredis
+
     monkeypatch.setenv("TASKSCHED_SECRET_KEY", TEST_SECRET_KEY)
+    if isinstance(store.redis, fakeredis.FakeRedis):
+        monkeypatch.delenv("TASKSCHED_REDIS_URL", raising=False)
+        on_store = SchedulerManager(store=store)
+        monkeypatch.setattr(CliState, "manager", property(lambda _state: on_store))
+    else:
+        monkeypatch.setenv("TASKSCHED_REDIS_URL", store.settings.redis_url)
     reload_settings()
     runner = CliRunner()
 
@@ -121,8 +140,3 @@ def invoke(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Invoke]:
     yield run
     monkeypatch.undo()
     reload_settings()
-
-
-def manager_for(redis_url: str) -> SchedulerManager:
-    """A manager of its own on ``redis_url`` (what another process would see)."""
-    return SchedulerManager(settings=Settings(redis_url=redis_url, secret_key=TEST_SECRET_KEY))

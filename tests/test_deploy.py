@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tasksched.settings import Settings
+from tasksched.store import Store
 from tests.helpers import ROOT
 
 SETTING_NAMES = {"TASKSCHED_" + name.upper() for name in Settings.model_fields}
@@ -198,11 +199,11 @@ def test_systemd_unit_commands_are_valid(path: Path) -> None:
 # ---- Prometheus rules ----------------------------------------------------------------------
 
 
-def test_alert_rules_name_only_real_metrics(redis_url: str) -> None:
+def test_alert_rules_name_only_real_metrics(store: Store) -> None:
     from tasksched.api.metrics import render
     from tasksched.manager import SchedulerManager
 
-    mgr = SchedulerManager(settings=Settings(redis_url=redis_url))
+    mgr = SchedulerManager(store=store)
     # What a running system has: a leader with health, a run outcome, a dead letter.
     keys = mgr.store.keys
     mgr.store.redis.set(keys.beat_lock, "beat-1")

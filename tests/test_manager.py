@@ -1,4 +1,4 @@
-"""SchedulerManager through its public methods, on a real redis-server."""
+"""SchedulerManager through its public methods, on fakeredis and a real redis-server."""
 
 from __future__ import annotations
 
@@ -18,26 +18,14 @@ from tasksched import (
     SchedulerManager,
     ValidationError,
 )
-from tasksched.settings import Settings
-from tasksched.store import Store
 from tasksched.store.notifications import NotificationStore
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
 
-@pytest.fixture
-def manager(settings: Settings) -> SchedulerManager:
-    return SchedulerManager(settings=settings)
-
-
 def _keys(m: SchedulerManager) -> dict[str, Any]:
     r = m.store.redis
     return {k: r.dump(k) for k in r.keys("*")}
-
-
-def test_connects_with_a_redis_url(redis_url: str) -> None:
-    m = SchedulerManager(redis_url=redis_url)
-    assert m.store.ping()
 
 
 def test_create_and_status_use_strings_and_utc_iso_times(manager: SchedulerManager) -> None:
@@ -216,10 +204,9 @@ def test_bulk_create_with_a_shared_config_object(manager: SchedulerManager) -> N
     assert manager.get_schedule_status(ids[1])["config"]["quality_threshold"] == 0.8
 
 
-def test_dead_letters_scoped_by_tenant(real_store: Store) -> None:
-    notes = NotificationStore(real_store)
+def test_dead_letters_scoped_by_tenant(manager: SchedulerManager) -> None:
+    notes = NotificationStore(manager.store)
     for i, tenant in enumerate(["a", "b", "a"]):
         notes.add_dead_letter({"event_id": f"e{i}", "tenant_id": tenant})
-    manager = SchedulerManager(store=real_store)
     assert [d["event_id"] for d in manager.dead_letters(tenant_id="a")] == ["e2", "e0"]
     assert [d["event_id"] for d in manager.dead_letters(limit=1, offset=1)] == ["e1"]

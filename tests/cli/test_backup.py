@@ -5,19 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import Invoke, manager_for
+from tasksched.manager import SchedulerManager
+from tests.conftest import Invoke
 
 
 def test_export_import_round_trip_keeps_secrets_encrypted(
-    invoke: Invoke, redis_url: str, tmp_path: Path
+    invoke: Invoke, manager: SchedulerManager, tmp_path: Path
 ) -> None:
-    mgr = manager_for(redis_url)
-    sid = mgr.create_training_schedule(
+    sid = manager.create_training_schedule(
         "acme", "hooked", "0 3 * * *",
         {"notifications": {"types": ["webhook"], "webhook_url": "https://h.example.com/",
                            "webhook_secret": "very-secret-value"}},
     )  # fmt: skip
-    other = mgr.create_training_schedule("globex", "plain", "0 4 * * *")
+    other = manager.create_training_schedule("globex", "plain", "0 4 * * *")
     path = tmp_path / "backup.json"
     res = invoke("export", str(path))
     assert res.exit_code == 0 and "exported 2 schedules" in res.stderr
@@ -29,11 +29,11 @@ def test_export_import_round_trip_keeps_secrets_encrypted(
     stdout = invoke("export", "-", "--tenant", "globex")
     assert [s["id"] for s in json.loads(stdout.stdout)["schedules"]] == [other]
 
-    mgr.delete_schedule(sid)
-    mgr.delete_schedule(other)
+    manager.delete_schedule(sid)
+    manager.delete_schedule(other)
     res = invoke("import", str(path))
     assert res.exit_code == 0 and res.stdout.strip() == "imported 2 schedules"
-    restored = mgr.store.schedules.config_with_secrets(mgr.store.schedules.get(sid))
+    restored = manager.store.schedules.config_with_secrets(manager.store.schedules.get(sid))
     assert restored.notifications.webhook_secret is not None
     assert restored.notifications.webhook_secret.get_secret_value() == "very-secret-value"
 

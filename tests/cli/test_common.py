@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tasksched.manager import SchedulerManager
-from tasksched.settings import Settings
 from tests.conftest import Invoke
 
 CREATE = ("schedule", "create", "--tenant", "acme", "--name", "n")
@@ -59,8 +58,8 @@ def test_bad_input_is_one_line_and_exit_2(
     assert res.stdout == ""
 
 
-def test_update_with_nothing_to_change(invoke: Invoke, redis_url: str) -> None:
-    sid = SchedulerManager(settings=Settings(redis_url=redis_url)).create_training_schedule(
+def test_update_with_nothing_to_change(invoke: Invoke, manager: SchedulerManager) -> None:
+    sid = manager.create_training_schedule(
         "acme", "n", "0 2 * * *"
     )
     res = invoke("schedule", "update", sid)

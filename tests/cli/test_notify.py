@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Invoke, manager_for
+from tasksched.manager import SchedulerManager
+from tests.conftest import Invoke
 
 
-def test_dead_letters(invoke: Invoke, redis_url: str) -> None:
+def test_dead_letters(invoke: Invoke, manager: SchedulerManager) -> None:
     from tasksched.store.notifications import NotificationStore
 
-    mgr = manager_for(redis_url)
     assert invoke("dead-letters").stdout.strip() == "(none)"
-    NotificationStore(mgr.store).add_dead_letter(
+    NotificationStore(manager.store).add_dead_letter(
         {"channel": "webhook", "event": "run_failed", "tenant_id": "acme", "run_id": "s-1",
          "error": "HTTP 500", "attempts": 6, "time": 1700000000.0}
     )  # fmt: skip

@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 
 from tasksched.manager import SchedulerManager
-from tasksched.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, Invoke
+from tests.conftest import Invoke
 
 
-def _manager(redis_url: str) -> SchedulerManager:
-    return SchedulerManager(settings=Settings(redis_url=redis_url, secret_key=TEST_SECRET_KEY))
-
-
-def test_create_prints_the_id_and_stores_every_flag(invoke: Invoke, redis_url: str) -> None:
+def test_create_prints_the_id_and_stores_every_flag(
+    invoke: Invoke, manager: SchedulerManager
+) -> None:
     res = invoke(
         "schedule", "create", "--tenant", "acme", "--name", "nightly", "--cron", "0 2 * * *",
         "--tz", "Europe/Paris", "--safety-level", "strict", "--learner", "pkg.mod:Learner",
@@ -22,7 +19,7 @@ def test_create_prints_the_id_and_stores_every_flag(invoke: Invoke, redis_url: s
     )  # fmt: skip
     assert res.exit_code == 0, res.stderr
     sid = res.stdout.strip()
-    status = _manager(redis_url).get_schedule_status(sid)
+    status = manager.get_schedule_status(sid)
     assert status["tenant_id"] == "acme"
     assert status["name"] == "nightly"
     assert status["cron_expression"] == "0 2 * * *"
@@ -38,14 +35,14 @@ def test_create_prints_the_id_and_stores_every_flag(invoke: Invoke, redis_url: s
     assert "next run" in res.stderr
 
 
-def test_config_from_a_file(invoke: Invoke, redis_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_config_from_a_file(invoke: Invoke, manager: SchedulerManager, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "cfg.json"
     config = {"safety_controls": {"level": "permissive"}, "timezone": "Asia/Tokyo"}
     path.write_text(json.dumps(config))
     res = invoke("schedule", "create", "--tenant", "t1", "--name", "n", "--cron", "*/5 * * * *",
                  "--config", f"@{path}")  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    status = _manager(redis_url).get_schedule_status(res.stdout.strip())
+    status = manager.get_schedule_status(res.stdout.strip())
     assert status["config"]["safety_controls"]["level"] == "permissive"
     assert status["timezone"] == "Asia/Tokyo"
 
@@ -89,7 +86,7 @@ def test_show_masks_secrets(invoke: Invoke) -> None:
     assert "webhook" in text.stdout and "recent runs:" in text.stdout
 
 
-def test_update_pause_resume_delete(invoke: Invoke, redis_url: str) -> None:
+def test_update_pause_resume_delete(invoke: Invoke, manager: SchedulerManager) -> None:
     sid = invoke("schedule", "create", "--tenant", "acme", "--name", "n",
                  "--cron", "0 1 * * *").stdout.strip()  # fmt: skip
     up = invoke("schedule", "update", sid, "--cron", "30 4 * * *", "--name", "renamed",
@@ -103,32 +100,31 @@ def test_update_pause_resume_delete(invoke: Invoke, redis_url: str) -> None:
     assert stale.exit_code == 2
     assert stale.err_lines == [stale.err_lines[0]]
     assert stale.err_lines[0].startswith("Error: expected_version: ")
-    assert _manager(redis_url).get_schedule_status(sid)["name"] == "renamed"
+    assert manager.get_schedule_status(sid)["name"] == "renamed"
 
     paused = invoke("schedule", "pause", sid)
     assert paused.exit_code == 0 and "paused" in paused.stdout
-    assert _manager(redis_url).get_schedule_status(sid)["status"] == "paused"
+    assert manager.get_schedule_status(sid)["status"] == "paused"
     resumed = invoke("schedule", "resume", sid, "--json")
     assert json.loads(resumed.stdout)["status"] == "active"
 
     deleted = invoke("schedule", "delete", sid)
     assert deleted.exit_code == 0
-    assert _manager(redis_url).list_schedules() == []
+    assert manager.list_schedules() == []
     again = invoke("schedule", "delete", sid)
     assert again.exit_code == 2
     assert again.err_lines == [f"Error: schedule_id: schedule {sid!r} not found"]
 
 
-def test_runs_lists_the_history(invoke: Invoke, redis_url: str) -> None:
+def test_runs_lists_the_history(invoke: Invoke, manager: SchedulerManager) -> None:
     from tasksched.models import RunStatus, RunTrigger
 
-    mgr = _manager(redis_url)
-    sid = mgr.create_training_schedule("acme", "n", "0 1 * * *")
-    mgr.store.runs.add(
+    sid = manager.create_training_schedule("acme", "n", "0 1 * * *")
+    manager.store.runs.add(
         f"{sid}-100", sid, "acme", RunStatus.SUCCEEDED, RunTrigger.CRON,
         score=100.0, fire_time=100.0, duration_s=1.5, quality_score=0.93,
     )  # fmt: skip
-    mgr.store.runs.add(f"{sid}-200", sid, "acme", RunStatus.SKIPPED, RunTrigger.CRON,
+    manager.store.runs.add(f"{sid}-200", sid, "acme", RunStatus.SKIPPED, RunTrigger.CRON,
                        score=200.0, fire_time=200.0, reason="too little data")  # fmt: skip
     res = invoke("schedule", "runs", sid)
     lines = res.stdout.splitlines()

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Invoke, manager_for
+from tasksched.manager import SchedulerManager
+from tests.conftest import Invoke
 
 
-def test_start_stop_and_status(invoke: Invoke, redis_url: str) -> None:
-    mgr = manager_for(redis_url)
-    mgr.create_training_schedule("acme", "a", "0 3 * * *")
-    paused = mgr.create_training_schedule("acme", "b", "0 3 * * *")
-    mgr.pause_schedule(paused)
+def test_start_stop_and_status(invoke: Invoke, manager: SchedulerManager) -> None:
+    manager.create_training_schedule("acme", "a", "0 3 * * *")
+    paused = manager.create_training_schedule("acme", "b", "0 3 * * *")
+    manager.pause_schedule(paused)
     assert invoke("stop").stdout.strip() == "dispatching: OFF"
-    assert mgr.scheduler_state()["enabled"] is False
+    assert manager.scheduler_state()["enabled"] is False
     text = invoke("status")
     assert text.exit_code == 0
     assert "OFF" in text.stdout and "beat leader:" in text.stdout

@@ -1,4 +1,10 @@
-"""Real servers on loopback for the notification tests: SMTP (aiosmtpd) and HTTP."""
+"""Integration tests: every test under tests/integration/ is marked ``integration``.
+
+They start real processes or servers (redis-server, celery, uvicorn, SMTP, HTTP, ...), so
+``pytest -m "not integration"`` leaves them out. Here the ``store`` fixture is always the
+session's real redis-server, and the loopback servers of the notification tests live here:
+SMTP (aiosmtpd) and HTTP.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +31,24 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from tasksched.store import Store
 from tests.helpers import free_port
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test collected under this directory ``integration``."""
+    for item in items:
+        if HERE in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def store(real_store: Store) -> Store:
+    """Under tests/integration/ the store is the real redis-server (no fakeredis variant)."""
+    return real_store
 
 SMTP_USER = "mailer"
 SMTP_PASSWORD = "smtp-pw-Zq8!secret"

@@ -27,7 +27,6 @@ def _get(url: str) -> Any:
         return json.load(resp)
 
 
-@pytest.mark.integration
 @pytest.mark.timeout(120)
 def test_flower_shows_a_finished_training_task(tmp_path: Path, redis_url: str) -> None:
     port = free_port()

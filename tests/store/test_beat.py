@@ -3,82 +3,77 @@
 from __future__ import annotations
 
 from tasksched.beat.plan import plan_claims
-from tasksched.settings import Settings
 from tasksched.store import Store
 from tasksched.store.beat import BeatStore
 from tests.beat.schedules import T0, make_schedule
 
 
-def test_user_update_during_a_tick_is_not_overwritten(
-    real_store: Store, settings: Settings
-) -> None:
-    sid = make_schedule(real_store)
-    ds = BeatStore(real_store)
+def test_user_update_during_a_tick_is_not_overwritten(store: Store) -> None:
+    sid = make_schedule(store)
+    ds = BeatStore(store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     assert st.leader and st.due == [(sid, T0 + 10)]
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     # The user changes the cron between the tick's read and its claim.
-    real_store.schedules.update(sid, {"cron_expression": "* * * * * */30"}, now=T0 + 10)
+    store.schedules.update(sid, {"cron_expression": "* * * * * */30"}, now=T0 + 10)
     res = ds.claim("tok", 5.0, st.now, claims)
     assert (res.lost_lease, res.claimed, res.stale, res.run_ids) == (False, 0, 1, [])
-    assert real_store.redis.zscore(real_store.keys.due, sid) == T0 + 30  # the user's value
-    assert real_store.schedules.get(sid).next_run == T0 + 30
-    assert real_store.runs.count(sid) == 0
-    assert real_store.redis.hlen(real_store.keys.outbox) == 0
+    assert store.redis.zscore(store.keys.due, sid) == T0 + 30  # the user's value
+    assert store.schedules.get(sid).next_run == T0 + 30
+    assert store.runs.count(sid) == 0
+    assert store.redis.hlen(store.keys.outbox) == 0
 
 
-def test_a_name_change_during_a_tick_also_wins_then_the_next_tick_claims(
-    real_store: Store,
-) -> None:
-    sid = make_schedule(real_store)
-    ds = BeatStore(real_store)
+def test_a_name_change_during_a_tick_also_wins_then_the_next_tick_claims(store: Store) -> None:
+    sid = make_schedule(store)
+    ds = BeatStore(store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
-    real_store.schedules.update(sid, {"name": "renamed"})  # bumps the version only
+    store.schedules.update(sid, {"name": "renamed"})  # bumps the version only
     assert ds.claim("tok", 5.0, st.now, claims).stale == 1
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     res = ds.claim("tok", 5.0, st.now, claims)
     assert res.claimed == 1 and res.run_ids == [f"{sid}-{int(T0) + 10}"]
-    assert real_store.schedules.get(sid).name == "renamed"
+    assert store.schedules.get(sid).name == "renamed"
 
 
-def test_pause_and_delete_during_a_tick_are_not_undone(real_store: Store) -> None:
-    paused = make_schedule(real_store, name="p")
-    deleted = make_schedule(real_store, name="d")
-    ds = BeatStore(real_store)
+def test_pause_and_delete_during_a_tick_are_not_undone(store: Store) -> None:
+    paused = make_schedule(store, name="p")
+    deleted = make_schedule(store, name="d")
+    ds = BeatStore(store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
-    real_store.schedules.pause(paused)
-    real_store.schedules.delete(deleted)
+    store.schedules.pause(paused)
+    store.schedules.delete(deleted)
     res = ds.claim("tok", 5.0, st.now, claims)
     assert (res.claimed, res.stale, res.run_ids) == (0, 2, [])
-    assert real_store.redis.zscore(real_store.keys.due, paused) is None
-    assert real_store.redis.zscore(real_store.keys.due, deleted) is None
-    assert not real_store.redis.exists(real_store.keys.schedule(deleted))
+    assert store.redis.zscore(store.keys.due, paused) is None
+    assert store.redis.zscore(store.keys.due, deleted) is None
+    assert not store.redis.exists(store.keys.schedule(deleted))
 
 
-def test_an_orphan_due_entry_is_dropped(real_store: Store) -> None:
-    real_store.redis.zadd(real_store.keys.due, {"ghost": T0})
-    ds = BeatStore(real_store)
+def test_an_orphan_due_entry_is_dropped(store: Store) -> None:
+    store.redis.zadd(store.keys.due, {"ghost": T0})
+    ds = BeatStore(store)
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 1)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     assert claims[0].new_score is None
     res = ds.claim("tok", 5.0, st.now, claims)
     assert res.claimed == 1 and res.run_ids == []
-    assert real_store.redis.zcard(real_store.keys.due) == 0
+    assert store.redis.zcard(store.keys.due) == 0
 
 
-def test_a_claim_without_the_lease_writes_nothing(real_store: Store) -> None:
-    sid = make_schedule(real_store)
-    ds = BeatStore(real_store)
+def test_a_claim_without_the_lease_writes_nothing(store: Store) -> None:
+    sid = make_schedule(store)
+    ds = BeatStore(store)
     st = ds.leader_tick("leader", "leader", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     res = ds.claim("impostor", 5.0, st.now, claims)
     assert res.lost_lease
-    assert real_store.redis.zscore(real_store.keys.due, sid) == T0 + 10
-    assert real_store.runs.count(sid) == 0
-    assert real_store.redis.hlen(real_store.keys.outbox) == 0
+    assert store.redis.zscore(store.keys.due, sid) == T0 + 10
+    assert store.runs.count(sid) == 0
+    assert store.redis.hlen(store.keys.outbox) == 0
     # A standby's tick reads nothing due and does not touch the lease.
     st2 = ds.leader_tick("impostor", "impostor", 5.0, 100, now=T0 + 10)
     assert not st2.leader and st2.due == [] and st2.holder == "leader"

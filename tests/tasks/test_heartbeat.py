@@ -4,34 +4,30 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tasksched.manager import SchedulerManager
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.store import Store
 from tasksched.store.lifecycle import RunLifecycle, attempt_token
 from tasksched.tasks.heartbeat import Heartbeat
 
-pytestmark = pytest.mark.integration
 
-
-def test_heartbeat_writes_readings_sweeps_and_leaves_on_stop(real_store: Store) -> None:
-    sid = SchedulerManager(store=real_store).create_training_schedule("acme", "s", "0 2 * * *")
-    life = RunLifecycle(real_store)
+def test_heartbeat_writes_readings_sweeps_and_leaves_on_stop(store: Store) -> None:
+    sid = SchedulerManager(store=store).create_training_schedule("acme", "s", "0 2 * * *")
+    life = RunLifecycle(store)
     for rid, node in (("mine", "w1@h"), ("dead", "w9@h")):
-        real_store.runs.add(rid, sid if rid == "mine" else "other", "acme", RunStatus.QUEUED,
+        store.runs.add(rid, sid if rid == "mine" else "other", "acme", RunStatus.QUEUED,
                             RunTrigger.CRON)
         life.claim(rid, sid if rid == "mine" else "other", "acme", attempt_token(rid), node,
                    "cron", None)
-    real_store.redis.delete(real_store.keys.run_lock("other"))
-    hb = Heartbeat("w1@h", ["training"], real_store.settings, store=real_store)
+    store.redis.delete(store.keys.run_lock("other"))
+    hb = Heartbeat("w1@h", ["training"], store.settings, store=store)
     payload = hb.beat()
     assert payload["active_runs"] == ["mine"] and payload["node"] == "w1@h"
-    stored = json.loads(real_store.redis.hget(real_store.keys.workers, "w1@h"))
+    stored = json.loads(store.redis.hget(store.keys.workers, "w1@h"))
     assert stored["queues"] == ["training"] and stored["memory_total_mb"] > 0
-    assert abs(stored["ts"] - real_store.time()) < 2
-    assert real_store.runs.get("dead")["status"] == "lost"  # swept
-    assert real_store.runs.get("mine")["status"] == "running"
+    assert abs(stored["ts"] - store.time()) < 2
+    assert store.runs.get("dead")["status"] == "lost"  # swept
+    assert store.runs.get("mine")["status"] == "running"
     hb.start()
     hb.stop(remove=True)
-    assert real_store.redis.hget(real_store.keys.workers, "w1@h") is None
+    assert store.redis.hget(store.keys.workers, "w1@h") is None

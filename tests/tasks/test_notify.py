@@ -27,28 +27,28 @@ def queued(store: Store) -> list[dict[str, Any]]:
     return [json.loads(m) for m in store.redis.lrange(store.settings.notifications_queue, 0, -1)]
 
 
-def test_nothing_queued_when_disabled_or_filtered(real_store: Store) -> None:
-    off = make_schedule(real_store, enabled=False, types=["log"])
-    assert emit_event(real_store, NotificationEvent.RUN_FAILED, off) == 0
-    picky = make_schedule(real_store, types=["log"], event_filters={"log": ["run_failed"]})
-    assert emit_event(real_store, NotificationEvent.RUN_STARTED, picky) == 0
-    assert queued(real_store) == []
+def test_nothing_queued_when_disabled_or_filtered(store: Store) -> None:
+    off = make_schedule(store, enabled=False, types=["log"])
+    assert emit_event(store, NotificationEvent.RUN_FAILED, off) == 0
+    picky = make_schedule(store, types=["log"], event_filters={"log": ["run_failed"]})
+    assert emit_event(store, NotificationEvent.RUN_STARTED, picky) == 0
+    assert queued(store) == []
 
 
-def test_never_raises_when_redis_is_gone(real_store: Store) -> None:
-    record = make_schedule(real_store, types=["log"])
+def test_never_raises_when_redis_is_gone(store: Store) -> None:
+    record = make_schedule(store, types=["log"])
     dead = Store(
         redis_client=redis.Redis(
             port=1, socket_connect_timeout=0.2, decode_responses=True,
             retry=Retry(NoBackoff(), 0),
         ),
-        settings=real_store.settings,
+        settings=store.settings,
     )
     assert emit_event(dead, NotificationEvent.RUN_FAILED, record) == 0
 
 
-def test_never_raises_on_bad_input(real_store: Store) -> None:
-    assert emit_event(real_store, "no-such-event", None) == 0  # type: ignore[arg-type]
+def test_never_raises_on_bad_input(store: Store) -> None:
+    assert emit_event(store, "no-such-event", None) == 0  # type: ignore[arg-type]
 
 
 def test_retries_follow_the_documented_schedule_with_celerys_own_backoff() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tasksched.manager import SchedulerManager
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.store import Store
@@ -11,23 +9,21 @@ from tasksched.store.lifecycle import RunLifecycle, attempt_token
 from tasksched.tasks.prerun import RunMessage
 from tasksched.tasks.run_steps import RunPipeline
 
-pytestmark = pytest.mark.integration
 
-
-def test_redelivered_message_of_a_dead_attempt_marks_it_lost(real_store: Store) -> None:
-    sid = SchedulerManager(store=real_store).create_training_schedule("acme", "s", "0 2 * * *")
-    real_store.runs.add("r1", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
-    life = RunLifecycle(real_store)
+def test_redelivered_message_of_a_dead_attempt_marks_it_lost(store: Store) -> None:
+    sid = SchedulerManager(store=store).create_training_schedule("acme", "s", "0 2 * * *")
+    store.runs.add("r1", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
+    life = RunLifecycle(store)
     claim = life.claim("r1", sid, "acme", attempt_token("r1"), "dead@host", "cron", None)
     assert claim.code == "claimed"
-    pipeline = RunPipeline(real_store, notify=False)
+    pipeline = RunPipeline(store, notify=False)
     msg = RunMessage("acme", sid, "r1", None, "cron", "w2")
     # While the old attempt's lock lives, a redelivery is a duplicate: refused.
     assert pipeline.run(msg).status is None
-    real_store.redis.delete(real_store.keys.run_lock(sid))  # its TTL ran out
+    store.redis.delete(store.keys.run_lock(sid))  # its TTL ran out
     outcome = pipeline.run(msg)
     assert outcome.status is RunStatus.LOST
-    run = real_store.runs.get("r1")
+    run = store.runs.get("r1")
     assert run["status"] == "lost" and run["worker"] == "dead@host"
-    assert real_store.schedules.get(sid).counters["failed_runs"] == 1
+    assert store.schedules.get(sid).counters["failed_runs"] == 1
     assert pipeline.run(msg).status is None  # and it stays lost

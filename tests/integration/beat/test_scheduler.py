@@ -22,7 +22,6 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import Proc, RedisServer, child_env, wait_for
 from tests.integration.beat.conftest import BeatProcs, published_run_ids
 
-pytestmark = pytest.mark.integration
 EVERY_SECOND = "* * * * * *"
 
 

@@ -20,8 +20,6 @@ from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import RedisServer, free_port, redis_server_binary, wait_for
 from tests.integration.beat.conftest import FakeClock, broker_messages, close_app
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def sentinel(tmp_path: Path) -> Iterator[tuple[RedisServer, int]]:

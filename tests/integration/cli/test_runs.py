@@ -10,7 +10,7 @@ import pytest
 
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings
-from tests.conftest import TEST_SECRET_KEY, Invoke, manager_for
+from tests.conftest import TEST_SECRET_KEY, Invoke
 from tests.helpers import Proc, child_env, wait_for
 
 DEMO = {
@@ -23,7 +23,6 @@ DEMO = {
 }
 
 
-@pytest.mark.integration
 @pytest.mark.timeout(120)
 def test_run_wait_and_test_notification(
     tmp_path: Path, redis_url: str, invoke_process: Invoke
@@ -86,11 +85,13 @@ def test_run_wait_and_test_notification(
         mgr.store.redis.close()
 
 
-def test_run_wait_times_out_without_a_worker(invoke: Invoke, redis_url: str) -> None:
-    sid = manager_for(redis_url).create_training_schedule("acme", "nobody runs it", "0 3 * * *")
+def test_run_wait_times_out_without_a_worker(
+    invoke: Invoke, manager: SchedulerManager
+) -> None:
+    sid = manager.create_training_schedule("acme", "nobody runs it", "0 3 * * *")
     res = invoke("run", sid, "--wait", "--timeout-s", "0.5")
     assert res.exit_code == 4
     assert res.err_lines[0].split()[2] == "queued"
     assert res.err_lines[-1].startswith("Error: timeout_s: run ")
     run_id = res.err_lines[0].split()[1]
-    assert manager_for(redis_url).get_run(run_id)["status"] == "queued"
+    assert manager.get_run(run_id)["status"] == "queued"

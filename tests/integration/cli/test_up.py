@@ -52,7 +52,6 @@ def _clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-@pytest.mark.integration
 @pytest.mark.timeout(150)
 def test_up_from_a_clean_environment(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
@@ -106,7 +105,6 @@ def test_up_from_a_clean_environment(tmp_path: Path) -> None:
     assert "Traceback" not in out
 
 
-@pytest.mark.integration
 @pytest.mark.timeout(150)
 def test_up_uses_an_external_redis_and_stops_when_a_part_dies(
     tmp_path: Path, redis_url: str
@@ -144,7 +142,6 @@ def test_up_uses_an_external_redis_and_stops_when_a_part_dies(
     mgr.store.redis.close()
 
 
-@pytest.mark.integration
 @pytest.mark.timeout(120)
 def test_children_stop_when_up_itself_is_killed(tmp_path: Path) -> None:
     proc = Proc([str(VENV_BIN / "tasksched"), "up", "--api-port", "0", "--no-demo"],

@@ -12,8 +12,6 @@ from tasksched.models import RunStatus
 from tasksched.runs import RunHandle, trigger
 from tasksched.store import Store
 
-pytestmark = pytest.mark.integration
-
 
 def test_trigger_checks_tenant_and_schedule_and_handle_waits(real_store: Store) -> None:
     sid = SchedulerManager(store=real_store).create_training_schedule("acme", "s", "0 2 * * *")

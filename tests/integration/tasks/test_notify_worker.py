@@ -28,7 +28,7 @@ from tests.integration.conftest import (
     Certs,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 
 MAX_RETRIES = 3
 SECRETS = (SMTP_PASSWORD, WEBHOOK_SECRET, HEADER_SECRET)

@@ -23,7 +23,6 @@ from tasksched.store.lifecycle import RunLifecycle, attempt_token
 from tasksched.tasks.prerun import RunMessage
 from tasksched.tasks.run_steps import RunPipeline
 
-pytestmark = pytest.mark.integration
 SCRIPTED = "tests.learners.scripted:Scripted"
 
 

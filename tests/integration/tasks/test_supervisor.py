@@ -5,12 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
-
 from tasksched.learners.base import RunContext
 from tasksched.tasks.supervisor import run_child
-
-pytestmark = pytest.mark.integration
 
 
 def job(tmp_path: Path, **options: object) -> dict[str, object]:

@@ -29,7 +29,7 @@ from tasksched.store import Store, cron_run_id
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import Proc, RedisServer, child_env, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+pytestmark = pytest.mark.timeout(120)
 SCRIPTED = "tests.learners.scripted:Scripted"
 
 
