@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 from tests.helpers import ROOT, free_port, wait_for
@@ -32,10 +31,7 @@ def test_production_redis_conf_loads_in_a_real_redis_server(tmp_path: Path) -> N
         assert config["appendfsync"] == "everysec"
         assert config["maxmemory-policy"] == "noeviction"
         client.set("k", "v")
-        deadline = time.monotonic() + 5
-        while not list(tmp_path.rglob("appendonly*")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert list(tmp_path.rglob("appendonly*")), "AOF written"
+        wait_for(lambda: list(tmp_path.rglob("appendonly*")), 5, what="the AOF written")
     finally:
         client.close()
         proc.terminate()

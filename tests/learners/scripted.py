@@ -63,6 +63,8 @@ class Scripted:
             ballast = b"x" * int(float(self.o["memory_mb"]) * MB)  # written: resident
         if self.o.get("ignore_term"):
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # The "training" itself (not synchronisation): train_s seconds of wall time, in small
+        # steps so that a signal (the soft limit's SIGTERM) is handled promptly.
         deadline = time.monotonic() + float(self.o.get("train_s", 0))
         while time.monotonic() < deadline:
             time.sleep(0.02)

@@ -45,6 +45,33 @@ def _ids_of(store: Store, sid: str, url: str) -> list[str]:
     return [r for r in published_run_ids(url) if r.startswith(sid + "-")]
 
 
+def _fire_time(run_id: str) -> int:
+    return int(run_id.rsplit("-", 1)[1])
+
+
+def _tick_after(store: Store, t: float, what: str, timeout_s: float = 5.0) -> None:
+    """Wait until the leading beat starts a tick after Redis time ``t``.
+
+    A beat's ticks run one after another, so by then whatever a tick begun before ``t``
+    claimed has been published: nothing of it is still on its way.
+    """
+
+    def ticked() -> bool:
+        last = store.redis.hget(store.keys.beat_health, "last_tick")
+        return last is not None and float(last) > t
+
+    wait_for(ticked, timeout_s, what=what)
+
+
+def _beat_ticks_for(store: Store, seconds: float, what: str) -> None:
+    """The window in which nothing may be dispatched: the beat goes on ticking for ``seconds``.
+
+    Not a wait for something to happen but wall time passing, measured by the beat's own
+    ticks: a beat that hung or died would not pass for a quiet one.
+    """
+    _tick_after(store, store.time() + seconds, what, timeout_s=seconds + 5.0)
+
+
 @pytest.mark.timeout(60)
 def test_dynamic_create_pause_resume_update_delete_without_restart(
     beats: BeatProcs, real_store: Store, settings: Settings, redis_url: str
@@ -57,9 +84,10 @@ def test_dynamic_create_pause_resume_update_delete_without_restart(
     wait_for(lambda: len(_ids_of(real_store, sid, redis_url)) >= 2, 3, what="fires after create")
 
     mgr.pause_schedule(sid)
-    time.sleep(0.3)  # a fire claimed just before the pause may still be on its way
+    # A fire claimed just before the pause may still be on its way: one tick later it is not.
+    _tick_after(real_store, real_store.time(), "a tick after the pause")
     paused_count = len(_ids_of(real_store, sid, redis_url))
-    time.sleep(1.5)
+    _beat_ticks_for(real_store, 1.5, "the beat ticking while paused")
     assert len(_ids_of(real_store, sid, redis_url)) == paused_count
 
     mgr.resume_schedule(sid)
@@ -68,15 +96,20 @@ def test_dynamic_create_pause_resume_update_delete_without_restart(
 
     mgr.update_schedule(sid, cron_expression="* * * * * */2")
     changed_at = time.time()
-    time.sleep(3.2)
-    recent = [int(r.rsplit("-", 1)[1]) for r in _ids_of(real_store, sid, redis_url)]
+
+    def fired_since_change() -> list[int]:
+        fires = [_fire_time(r) for r in _ids_of(real_store, sid, redis_url)]
+        return [t for t in fires if t > changed_at + 0.5]
+
+    wait_for(lambda: len(fired_since_change()) >= 2, 8, what="two fires after the update")
+    recent = [_fire_time(r) for r in _ids_of(real_store, sid, redis_url)]
     after_change = [t for t in recent if t > changed_at + 0.5]
     assert len(after_change) >= 1 and all(t % 2 == 0 for t in after_change), recent
 
     mgr.delete_schedule(sid)
-    time.sleep(0.3)
+    _tick_after(real_store, real_store.time(), "a tick after the delete")
     deleted_count = len(_ids_of(real_store, sid, redis_url))
-    time.sleep(1.5)
+    _beat_ticks_for(real_store, 1.5, "the beat ticking after the delete")
     assert len(_ids_of(real_store, sid, redis_url)) == deleted_count
     assert beat.alive()
     assert '"event":"run.dispatched"' in beat.output()
@@ -95,7 +128,9 @@ def test_leader_sigkilled_mid_window_no_duplicate_no_miss(
     created: dict[str, float] = {}
     for i in range(20):
         created[mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND)] = time.time()
-    time.sleep(2.0)
+    # The leader dispatches for a while (two fires of each schedule) before it is killed.
+    wait_for(lambda: len(published_run_ids(redis_url)) >= 2 * len(created), 10,
+             what="the leader dispatching")
     leader_token = _leader(real_store)
     assert leader_token is not None
     leader, standby = (a, b) if f":{a.pid}:" in leader_token else (b, a)
@@ -104,7 +139,10 @@ def test_leader_sigkilled_mid_window_no_duplicate_no_miss(
     wait_for(lambda: _leader(real_store) not in (None, leader_token), 6,
              what="the standby taking over")
     took_over_s = time.time() - killed_at
-    time.sleep(2.5)
+    # The new leader dispatches (the gap's fires, then two more of each) before it stops.
+    at_takeover = len(published_run_ids(redis_url))
+    wait_for(lambda: len(published_run_ids(redis_url)) >= at_takeover + 2 * len(created), 10,
+             what="the new leader dispatching")
     standby.stop()  # SIGTERM: a clean stop; the due scores stop moving
     assert took_over_s < 2.0 + 1.5
 
@@ -130,22 +168,29 @@ def test_redis_restart_with_aof_under_a_running_beat(tmp_path: Path) -> None:
                 mgr.create_training_schedule("acme", f"s{i}", EVERY_SECOND): time.time()
                 for i in range(5)
             }
-            time.sleep(2.0)
+            wait_for(lambda: len(published_run_ids(server.url)) >= 2 * len(created), 10,
+                     what="the beat dispatching before the restart")
             server.stop()  # SIGTERM: the AOF (appendfsync always) has every write
+            # The outage itself (not a wait): fires fall due while Redis is down.
             time.sleep(1.5)
             server.start()  # same port, same directory: the AOF is replayed
             wait_for(lambda: store.redis.hget(store.keys.beat_health, "last_tick"), 10)
             restarted_at = time.time()
             wait_for(lambda: float(store.redis.hget(store.keys.beat_health, "last_tick") or 0)
                      > restarted_at + 1, 20, what="beat ticking again after the restart")
-            time.sleep(2.0)
+
+            def dispatched_while_down() -> list[str]:
+                return [r for r in published_run_ids(server.url)
+                        if restarted_at - 3.5 <= _fire_time(r) < restarted_at]
+
+            wait_for(dispatched_while_down, 10, what="the fires due while Redis was down")
             assert beat.alive()  # the same process went on: no exit, no restart
             own.stop_all()
             got = published_run_ids(server.url)
             assert len(got) == len(set(got)), "a run was published twice"
             assert sorted(got) == _expected_ids(store, created)
             # Fires due while Redis was down were dispatched after it came back (in the grace).
-            down = [r for r in got if restarted_at - 3.5 <= int(r.rsplit("-", 1)[1]) < restarted_at]
+            down = [r for r in got if restarted_at - 3.5 <= _fire_time(r) < restarted_at]
             assert down
         finally:
             own.stop_all()
@@ -166,9 +211,9 @@ def test_the_global_switch_with_a_running_beat(
     )
     wait_for(lambda: len(_ids_of(real_store, sid, redis_url)) >= 1, 3, what="a first fire")
     mgr.stop_scheduler()
-    time.sleep(0.3)
+    _tick_after(real_store, real_store.time(), "a tick after the switch went off")
     before = len(_ids_of(real_store, sid, redis_url))
-    time.sleep(2.2)
+    _beat_ticks_for(real_store, 2.2, "the beat ticking with the switch off")
     assert len(_ids_of(real_store, sid, redis_url)) == before
     assert real_store.control.beat_health()["enabled"] == "0"
     mgr.start_scheduler()

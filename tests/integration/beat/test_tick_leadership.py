@@ -67,7 +67,9 @@ def test_a_paused_leader_stops_before_its_lease_could_pass_and_the_next_one_drai
 
     def claim_then_pause(*args: Any, **kwargs: Any) -> Any:
         res = real_claim(*args, **kwargs)
-        time.sleep(0.6)  # a stop-the-world pause longer than the lease, right after the claim
+        # The pause under test (not a wait): stop-the-world, longer than the lease, right after
+        # the claim. The lease runs on Redis's clock, so wall time must really pass.
+        time.sleep(0.6)
         return res
 
     a.beat_store.claim = claim_then_pause  # type: ignore[method-assign]

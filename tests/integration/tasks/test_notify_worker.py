@@ -157,7 +157,9 @@ def test_client_error_is_not_retried(env: Env, hook_factory: Any) -> None:
     emit_event(env.store, NotificationEvent.RUN_SUCCEEDED, rec, {"run_id": f"{rec.id}-2"})
     out = outcome(env, "webhook")
     assert out["status"] == "dead" and out["attempts"] == 1
-    time.sleep(0.6)  # longer than any backoff: a retry would have come by now
+    # A window, not a wait: longer than any backoff here (at most TASKSCHED_NOTIFY_BACKOFF_MAX_S,
+    # 1 s, plus delivery), so a retry would have come by now.
+    time.sleep(1.5)
     assert len(hook.requests) == 1
     [dead] = SchedulerManager(store=env.store).dead_letters()
     assert dead["attempts"] == 1 and "HTTP 400" in dead["error"] and dead["retryable"] is False
