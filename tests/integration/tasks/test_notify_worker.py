@@ -63,9 +63,9 @@ def env(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterator[Env]
             TASKSCHED_REDIS_URL=redis.url,
             TASKSCHED_SECRET_KEY=TEST_SECRET_KEY,
             TASKSCHED_WEBHOOK_ALLOW_PRIVATE="1",
-            # Celery's backoff counts whole seconds: 1 s, full jitter (0-1 s per retry).
+            # Celery's backoff counts whole seconds: 1 s, then at most 2 s, full jitter.
             TASKSCHED_NOTIFY_BACKOFF_S="1",
-            TASKSCHED_NOTIFY_BACKOFF_MAX_S="1",
+            TASKSCHED_NOTIFY_BACKOFF_MAX_S="2",
             TASKSCHED_NOTIFY_MAX_RETRIES=str(MAX_RETRIES),
             TASKSCHED_SMTP_CA_FILE=str(certs.ca_file),
             TASKSCHED_SMTP_TIMEOUT_S="5",
@@ -130,8 +130,8 @@ def test_webhook_failing_twice_then_succeeding_is_retried(env: Env, hook_factory
     assert out["status"] == "sent" and out["attempts"] == 3
     assert [r["status"] for r in hook.requests] == [500, 500, 200]
     gaps = [b["at"] - a["at"] for a, b in zip(hook.requests, hook.requests[1:], strict=False)]
-    # Celery's backoff: at most min(BACKOFF_MAX_S, BACKOFF_S * 2**n) = 1 s each (plus delivery).
-    assert all(gap < 1.0 + 1.5 for gap in gaps)
+    # Celery's backoff: at most min(BACKOFF_MAX_S, BACKOFF_S * 2**n) s each (plus delivery).
+    assert gaps[0] < 1.0 + 1.5 and gaps[1] < 2.0 + 1.5
     assert all(r["signature_valid"] for r in hook.requests)
     assert all(r["headers"]["Authorization"] == HEADER_SECRET for r in hook.requests)
     assert {r["json"]["correlation_id"] for r in hook.requests} == {run["run_id"]}
@@ -148,7 +148,9 @@ def test_retry_after_lengthens_the_pause_up_to_the_cap(env: Env, hook_factory: A
     out = outcome(env, "webhook")
     assert out["status"] == "sent" and out["attempts"] == 2
     gap = hook.requests[1]["at"] - hook.requests[0]["at"]
-    assert gap >= 0.4  # TASKSCHED_NOTIFY_BACKOFF_MAX_S here; the plain backoff is 0.05-0.1
+    # Retry-After (30 s) capped at TASKSCHED_NOTIFY_BACKOFF_MAX_S (2 s); the plain backoff of a
+    # first retry is at most BACKOFF_S (1 s, whole seconds), so only Retry-After waits this long.
+    assert gap >= 1.8
 
 
 def test_client_error_is_not_retried(env: Env, hook_factory: Any) -> None:
@@ -157,8 +159,8 @@ def test_client_error_is_not_retried(env: Env, hook_factory: Any) -> None:
     emit_event(env.store, NotificationEvent.RUN_SUCCEEDED, rec, {"run_id": f"{rec.id}-2"})
     out = outcome(env, "webhook")
     assert out["status"] == "dead" and out["attempts"] == 1
-    # A window, not a wait: longer than any backoff here (at most TASKSCHED_NOTIFY_BACKOFF_MAX_S,
-    # 1 s, plus delivery), so a retry would have come by now.
+    # A window, not a wait: longer than a first retry's backoff here (at most
+    # TASKSCHED_NOTIFY_BACKOFF_S, 1 s, plus delivery), so a retry would have come by now.
     time.sleep(1.5)
     assert len(hook.requests) == 1
     [dead] = SchedulerManager(store=env.store).dead_letters()
