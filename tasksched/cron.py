@@ -5,29 +5,42 @@ Pure: every function takes ``now``/``after`` as an argument. Expressions have 5 
 croniter reads it: ``* * * * * */15`` is every 15 seconds), or a macro (``@hourly``,
 ``@daily``, ``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``, ``@annually``).
 
-Daylight saving (DESIGN.md section 3): fire times are computed on the wall clock of the
-schedule's timezone, then placed on the real time line:
+The engine is croniter 7 (pinned to its major version), used only on naive wall-clock times;
+:mod:`tasksched.cron_zone` places them on the real time line. Measured against cronsim (see
+``bench/cron.py`` and the commit that chose it): both are far under a millisecond, neither
+passes our daylight-saving table by itself, and croniter is the engine every stored schedule was
+written for, so keeping it changes no stored meaning.
 
-* a *fixed-time* job (its hour field names hours) fires once on the day clocks go back (at the
-  first of the two instants) and once on the day they go forward (a wall time inside the gap
-  fires at the first instant after the gap);
-* a *rhythm* job (hour field ``*``: hourly, every N minutes or seconds) keeps its rhythm in
-  real time: a wall time repeated by the fall-back fires twice, a wall time skipped by the
-  spring-forward does not fire.
+Daylight saving, one rule for every expression (DESIGN.md section 3), decided by what the
+*hour field* means, not how it is spelled:
+
+* **every hour** (``*``, ``*/1``, ``0-23``: hourly, every N minutes or seconds): the schedule
+  keeps its rhythm in real time. It fires at every instant whose wall time matches, so a wall
+  time repeated by the fall-back fires twice and one skipped by the spring-forward does not.
+* **some hours** (``2``, ``*/6``, ``0,6,12,18``, ``9-17``): each matching wall time fires once.
+  Repeated by the fall-back: at the first of its two instants. Skipped by the spring-forward:
+  at the first instant after the gap (the change of offset itself); several skipped wall times
+  make one run there. ``0 */6 * * *`` and ``0 0,6,12,18 * * *`` are therefore the same schedule
+  and never lose a run (Havana, 8 March 2026: 18:00, 01:00, 06:00, 12:00).
+
+Offsets are looked up only where they change (:mod:`tasksched.cron_zone`), so the cost of a
+fire time does not depend on the zone.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from functools import lru_cache
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
+from tasksched import cron_zone
 from tasksched.errors import CronError
 
 MACROS = {
@@ -40,8 +53,6 @@ MACROS = {
     "@hourly": "0 * * * *",
 }
 MAX_EXPRESSION_LEN = 256
-# The largest daylight-saving shift of any IANA zone is 2 hours (Troll, Antarctica); 3 is safe.
-_MAX_SHIFT = timedelta(hours=3)
 
 
 class MisfirePolicy(StrEnum):
@@ -59,7 +70,7 @@ class CronSpec:
     expression: str  # as given (stripped)
     fields: str  # macro expanded, single spaces
     has_seconds: bool
-    fixed_time: bool  # hour field names specific hours (see module docstring)
+    fixed_time: bool  # the hour field leaves out some hours: once per wall time (module docstring)
 
 
 def normalise(expression: str) -> CronSpec:
@@ -94,8 +105,9 @@ def _normalise(expression: str) -> CronSpec:
         croniter.expand(fields)
     except (CroniterBadCronError, CroniterBadDateError, ValueError, KeyError) as exc:
         raise CronError("cron_expression", f"invalid cron expression {expr!r}: {exc}") from None
-    hour = parts[1]
-    fixed = not (hour == "*" or hour.startswith("*/"))
+    # By meaning, not spelling: ``*/1`` and ``0-23`` are every hour, ``*/6`` is four hours.
+    hours = croniter.expand(fields)[0][1]
+    fixed = not (hours == ["*"] or len(set(hours)) == 24)
     try:
         # An expression that can never fire (e.g. 30 February) is an error, not a silent no-op.
         croniter(fields, datetime(2000, 1, 1), max_years_between_matches=8).get_next(datetime)
@@ -130,33 +142,45 @@ def describe(expression: str) -> str:
     return str(get_description(fields, opts))
 
 
-def _is_utc_like(tz: tzinfo) -> bool:
-    key = getattr(tz, "key", None)
-    return tz is UTC or key in ("UTC", "Etc/UTC", "GMT", "Etc/GMT", "Universal", "Zulu")
+_local = threading.local()
+_ENGINES_PER_THREAD = 1024
 
 
-def _instants(wall: datetime, tz: tzinfo, fixed_time: bool) -> list[datetime]:
-    """Place a naive wall-clock time of ``tz`` on the real time line (see module docstring)."""
-    first = wall.replace(tzinfo=tz, fold=0)
-    second = wall.replace(tzinfo=tz, fold=1)
-    off0, off1 = first.utcoffset(), second.utcoffset()
-    if off0 == off1:
-        return [first]
-    u0, u1 = first.astimezone(UTC), second.astimezone(UTC)
-    exists = u0.astimezone(tz).replace(tzinfo=None) == wall
-    if exists:  # ambiguous: the wall time happens twice
-        return [first] if fixed_time else sorted([first, second], key=lambda d: d.astimezone(UTC))
-    if not fixed_time:  # in the gap: a rhythm job just goes on
-        return []
-    # In the gap: fire at the first instant after it, i.e. the transition itself.
-    lo, hi = min(u0, u1), max(u0, u1)
-    while hi - lo > timedelta(seconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(tz).utcoffset() == lo.astimezone(tz).utcoffset():
-            lo = mid
-        else:
-            hi = mid
-    return [hi.replace(microsecond=0).astimezone(tz)]
+def _wall_matcher(fields: str) -> cron_zone.WallNext:
+    """The engine's next wall time after a naive one, reusing a parsed iterator per thread.
+
+    Parsing is most of croniter's cost (e.g. 260 of 290 us for ``*/5 * * * *``); an iterator is
+    mutable, so each thread (API request threads, beat) keeps its own.
+    """
+    engines: dict[str, croniter] | None = getattr(_local, "engines", None)
+    if engines is None:
+        engines = _local.engines = {}
+    it = engines.get(fields)
+    if it is None:
+        if len(engines) >= _ENGINES_PER_THREAD:
+            engines.clear()
+        it = engines[fields] = croniter(fields, datetime(2000, 1, 1))
+    engine = it
+
+    def after(w: datetime) -> datetime:
+        engine.set_current(w, force=True)
+        nxt: datetime = engine.get_next(datetime)
+        return nxt
+
+    return after
+
+
+def _next_epoch(spec: CronSpec, tz: tzinfo, after_s: int) -> int:
+    """The first fire time strictly after the whole second ``after_s`` (the module's rule)."""
+    match = _wall_matcher(spec.fields)
+    if spec.fixed_time:
+        return cron_zone.next_once_per_wall_time(match, tz, after_s)
+    return cron_zone.next_every_instant(match, tz, after_s)
+
+
+def _floor_s(epoch: float) -> int:
+    # Fire times are whole seconds: "strictly after 10.5" is "strictly after 10".
+    return int(epoch // 1)
 
 
 def iter_fire_times(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
@@ -165,29 +189,10 @@ def iter_fire_times(expression: str, timezone: str, after: datetime) -> Iterator
         raise CronError("after", "must be a timezone-aware datetime")
     spec = normalise(expression)
     tz = get_timezone(timezone)
-    after_utc = after.astimezone(UTC)
-    local = after_utc.astimezone(tz)
-    if _is_utc_like(tz):
-        it = croniter(spec.fields, local.replace(tzinfo=None))
-        while True:
-            yield it.get_next(datetime).replace(tzinfo=tz)
-    # Start early enough to see both sides of an ambiguous hour; emit in real-time order.
-    it = croniter(spec.fields, (local - _MAX_SHIFT).replace(tzinfo=None))
-    pending: list[tuple[datetime, datetime]] = []  # (utc, local aware)
-    last_emitted = after_utc
+    t = _floor_s(after.timestamp())
     while True:
-        wall = it.get_next(datetime)
-        for inst in _instants(wall, tz, spec.fixed_time):
-            u = inst.astimezone(UTC)
-            if u > last_emitted and all(u != p[0] for p in pending):
-                pending.append((u, inst))
-        pending.sort(key=lambda p: p[0])
-        # A later wall time can still map to an earlier instant by at most the DST shift.
-        horizon = wall.replace(tzinfo=tz, fold=0).astimezone(UTC) - _MAX_SHIFT
-        while pending and pending[0][0] <= horizon:
-            u, inst = pending.pop(0)
-            last_emitted = u
-            yield inst
+        t = _next_epoch(spec, tz, t)
+        yield datetime.fromtimestamp(t, tz)
 
 
 def next_fire_times(
@@ -223,8 +228,8 @@ def jitter_offset_s(schedule_id: str, jitter_s: float) -> float:
 
 @lru_cache(maxsize=65536)
 def _next_epoch_cached(expression: str, timezone: str, after_epoch: float) -> float:
-    after = datetime.fromtimestamp(after_epoch, UTC)
-    return next(iter_fire_times(expression, timezone, after)).timestamp()
+    spec = normalise(expression)
+    return float(_next_epoch(spec, get_timezone(timezone), _floor_s(after_epoch)))
 
 
 def next_fire_epoch(
