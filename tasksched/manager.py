@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasksched.cron import describe, get_timezone, next_fire_times
+from tasksched.cron_compat import refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
 from tasksched.runs import RunHandle, trigger
@@ -281,6 +282,7 @@ class SchedulerManager:
         cron_expression: str, timezone: str = "UTC", count: int = 5, after: datetime | None = None
     ) -> dict[str, Any]:
         """Describe an expression and list its next fire times (local and UTC)."""
+        refuse_ambiguous(cron_expression)
         tz = get_timezone(timezone)
         start = after or datetime.now(UTC)
         times = next_fire_times(cron_expression, timezone, start, count)

@@ -248,6 +248,24 @@ def test_normalise_keeps_the_expression_and_flags() -> None:
     assert normalise("@hourly").fields == "0 * * * *"
 
 
+@pytest.mark.parametrize(
+    ("expr", "fixed"),
+    [
+        ("0 * * * *", False),
+        ("*/15 * * * * *", False),
+        ("0 */1 * * *", False),  # every hour, however spelled
+        ("0 0-23 * * *", False),
+        # Issue 13: a step in the hour field names some hours, like its list spelling (it used
+        # to be a rhythm job, and lost Havana's midnight run on 8 March 2026).
+        ("0 */6 * * *", True),
+        ("0 0,6,12,18 * * *", True),
+        ("*/5 9-17 * * *", True),
+    ],
+)
+def test_the_dst_rule_follows_what_the_hour_field_means(expr: str, fixed: bool) -> None:
+    assert normalise(expr).fixed_time is fixed
+
+
 def test_jitter_is_stable_and_within_range() -> None:
     offsets = [jitter_offset_s(f"s{i}", 600) for i in range(2000)]
     assert all(0 <= o < 600 for o in offsets)

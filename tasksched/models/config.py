@@ -13,6 +13,7 @@ from pydantic import (
 )
 
 from tasksched.cron import MisfirePolicy, get_timezone, normalise
+from tasksched.cron_compat import refuse_ambiguous
 from tasksched.errors import CronError
 from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_tenant_id
 from tasksched.models.enums import ConcurrencyPolicy
@@ -24,6 +25,21 @@ def valid_cron(value: Any) -> str:
     """The normalised expression, or ValueError with the cron engine's message (for pydantic)."""
     try:
         return normalise(value).expression
+    except CronError as exc:
+        raise ValueError(exc.message) from None
+
+
+def valid_new_cron(value: Any, info: ValidationInfo | None = None) -> str:
+    """As :func:`valid_cron`, and refuse forms cron libraries read differently (issue 13).
+
+    An update that keeps the stored expression (``context={"stored_cron": ...}``) is not refused:
+    a schedule written before the refusal goes on working; ``tasksched doctor`` lists it.
+    """
+    expr = valid_cron(value)
+    if info is not None and info.context and expr == info.context.get("stored_cron"):
+        return expr
+    try:
+        return refuse_ambiguous(expr)
     except CronError as exc:
         raise ValueError(exc.message) from None
 
@@ -174,8 +190,8 @@ class ScheduleSpec(Model):
 
     @field_validator("cron_expression")
     @classmethod
-    def _cron(cls, v: Any) -> str:
-        return valid_cron(v)
+    def _cron(cls, v: Any, info: ValidationInfo) -> str:
+        return valid_new_cron(v, info)
 
     @model_validator(mode="after")
     def _cron_into_config(self) -> ScheduleSpec:
@@ -212,7 +228,7 @@ class ScheduleSpec(Model):
 
         tenant = check("tenant_id", validate_tenant_id, tenant_id)
         clean_name = check("name", validate_name, name)
-        cron = check("cron_expression", lambda v: normalise(v).expression, cron_expression)
+        cron = check("cron_expression", refuse_ambiguous, cron_expression)
         if not isinstance(description, str) or len(description) > 2000:
             raise _VE("description", "must be a string of at most 2000 characters")
         if config.training_schedule != cron:

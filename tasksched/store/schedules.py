@@ -327,12 +327,16 @@ class ScheduleStore:
             raw_cfg["timezone"] = changes["timezone"]
         raw_cfg["training_schedule"] = cron
         try:
-            spec = ScheduleSpec(
-                tenant_id=current.tenant_id,
-                name=changes.get("name", current.name),
-                description=changes.get("description", current.description),
-                cron_expression=cron,
-                config=raw_cfg,
+            spec = ScheduleSpec.model_validate(
+                {
+                    "tenant_id": current.tenant_id,
+                    "name": changes.get("name", current.name),
+                    "description": changes.get("description", current.description),
+                    "cron_expression": cron,
+                    "config": raw_cfg,
+                },
+                # An unchanged expression stored before issue 13's refusal stays accepted.
+                context={"stored_cron": current.cron_expression},
             )
         except ValidationError as err:
             tz_given = "timezone" in changes and "timezone" not in (new_cfg or {})

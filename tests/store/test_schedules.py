@@ -289,3 +289,18 @@ def test_headers_sent_back_masked_keep_their_stored_values(store: Store) -> None
         )
     assert exc.value.field == "config.notifications.webhook_headers"
     assert dump(store) == before
+
+
+def test_a_stored_old_form_keeps_working_but_cannot_be_written_again(store: Store) -> None:
+    rec = store.schedules.create(spec(cron="*/15 * * * *"), now=NOW)
+    # Written before create refused value/step forms: straight into the hash, as it was then.
+    store.redis.hset(store.keys.schedule(rec.id), "cron", "59/15 * * * *")
+    renamed = store.schedules.update(rec.id, {"name": "renamed"}, now=NOW)
+    assert renamed.name == "renamed" and renamed.cron_expression == "59/15 * * * *"
+    before = dump(store)
+    with pytest.raises(ValidationError) as exc:
+        store.schedules.update(rec.id, {"cron_expression": "* * * * 6/1"}, now=NOW)
+    assert exc.value.field == "cron_expression" and "croniter 6" in exc.value.message
+    assert dump(store) == before
+    fixed = store.schedules.update(rec.id, {"cron_expression": "59 * * * *"}, now=NOW)
+    assert fixed.cron_expression == "59 * * * *"
