@@ -14,10 +14,10 @@ Two tools against a silent change of what a stored schedule does when the cron l
 
 from __future__ import annotations
 
-import json
+import hashlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import version
@@ -187,25 +187,32 @@ def engine_name() -> str:
 
 @dataclass(frozen=True)
 class CronReading:
-    """What an engine made of an expression: its name and its first fires after REFERENCES."""
+    """What an engine made of an expression: its name, its first fires, a digest of them all.
+
+    ``first`` holds the first fires after the first reference instant (shown in findings);
+    ``digest`` covers every fire after every reference instant (compared). Stored as one short
+    text field per schedule (~70 bytes) by :meth:`to_text`.
+    """
 
     engine: str
-    fires: tuple[int, ...]
+    first: tuple[int, ...]
+    digest: str
 
-    def to_json(self) -> str:
-        """Compact JSON for the schedule's stored hash."""
-        return json.dumps({"engine": self.engine, "fires": list(self.fires)}, separators=(",", ":"))
+    def to_text(self) -> str:
+        """``engine|digest|first,fires`` for the schedule's stored hash."""
+        return f"{self.engine}|{self.digest}|{','.join(str(t) for t in self.first)}"
 
     @classmethod
-    def from_json(cls, text: str | None) -> CronReading | None:
-        """The reading stored by :meth:`to_json`; None when absent or unreadable."""
-        if not text:
+    def from_text(cls, text: str | None) -> CronReading | None:
+        """The reading stored by :meth:`to_text`; None when absent or unreadable."""
+        parts = (text or "").split("|")
+        if len(parts) != 3 or not parts[0] or not parts[1]:
             return None
         try:
-            raw = json.loads(text)
-            return cls(str(raw["engine"]), tuple(int(x) for x in raw["fires"]))
-        except (ValueError, KeyError, TypeError):
+            first = tuple(int(x) for x in parts[2].split(",") if x)
+        except ValueError:
             return None
+        return cls(parts[0], first, parts[1])
 
 
 @lru_cache(maxsize=4096)
@@ -217,7 +224,8 @@ def read(expression: str) -> CronReading:
         for _ in range(FIRES_PER_REFERENCE):
             t = next_fire_epoch(expression, "UTC", t)
             fires.append(int(t))
-    return CronReading(engine_name(), tuple(fires))
+    digest = hashlib.blake2b(",".join(map(str, fires)).encode(), digest_size=8).hexdigest()
+    return CronReading(engine_name(), tuple(fires[:FIRES_PER_REFERENCE]), digest)
 
 
 @dataclass(frozen=True)
@@ -252,8 +260,9 @@ class MeaningChange:
 
 
 def _show(reading: CronReading) -> str:
-    first = reading.fires[:FIRES_PER_REFERENCE]
-    times = ", ".join(datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S") for t in first)
+    times = ", ".join(
+        datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S") for t in reading.first
+    )
     return f"{reading.engine} fires {times} UTC after {_ref_text()}"
 
 
@@ -287,7 +296,7 @@ def meaning_changes(
             )
             continue
         if s.reading is not None:
-            if s.reading.fires != now.fires:
+            if s.reading.digest != now.digest:
                 out.append(
                     MeaningChange(
                         s.schedule_id,
@@ -300,7 +309,7 @@ def meaning_changes(
             continue
         for term in (t for t in ambiguous_terms(s.expression) if t.changed):
             old_expr = _replace_term(s.expression, term)
-            old = CronReading("croniter 6", current(old_expr).fires)
+            old = replace(current(old_expr), engine="croniter 6")
             out.append(
                 MeaningChange(
                     s.schedule_id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pydantic
 import pytest
 
@@ -93,9 +95,11 @@ def test_create_refuses_and_update_keeps_an_unchanged_stored_expression() -> Non
 def test_a_reading_round_trips_and_is_in_utc() -> None:
     r = read("30 2 * * *")
     assert r.engine == engine_name() and r.engine.startswith("croniter 7.")
-    assert CronReading.from_json(r.to_json()) == r
-    assert r.fires[0] == 1767234600  # 2026-01-01T02:30:00Z, whatever the schedule's zone
-    assert CronReading.from_json("") is None and CronReading.from_json("{bad") is None
+    assert CronReading.from_text(r.to_text()) == r
+    assert len(r.to_text()) < 80  # stored in every schedule's hash
+    assert r.first[0] == 1767234600  # 2026-01-01T02:30:00Z, whatever the schedule's zone
+    assert CronReading.from_text("") is None and CronReading.from_text("a|b|x") is None
+    assert read("30 2 * * *").digest != read("30 3 * * *").digest
 
 
 def test_meaning_changes_lists_old_forms_with_both_readings() -> None:
@@ -116,7 +120,7 @@ def test_meaning_changes_lists_old_forms_with_both_readings() -> None:
 
 
 def test_meaning_changes_compares_recorded_fire_times() -> None:
-    recorded_elsewhere = CronReading("croniter 8.0.0", read("*/10 * * * *").fires)
+    recorded_elsewhere = replace(read("*/10 * * * *"), engine="croniter 8.0.0")
     stored = [
         StoredCron("same", "*/5 * * * *", read("*/5 * * * *")),
         StoredCron("moved", "*/5 * * * *", recorded_elsewhere),
@@ -139,7 +143,7 @@ def test_meaning_changes_lists_an_expression_the_engine_now_refuses() -> None:
 def test_a_new_engine_reading_differently_is_found() -> None:
     # As if an upgrade started reading */5 as */10: the recorded reading shows it.
     def upgraded(expr: str) -> CronReading:
-        return CronReading("croniter 99", read("*/10 * * * *").fires)
+        return replace(read("*/10 * * * *"), engine="croniter 99")
 
     (f,) = meaning_changes([StoredCron("s", "*/5 * * * *", read("*/5 * * * *"))], upgraded)
     assert "croniter 99" in f.now and "00:05:00" in f.before

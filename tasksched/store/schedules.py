@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import builtins
 import json
-import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tasksched.cron import jitter_offset_s, next_fire_epoch
+from tasksched.cron_compat import read as read_cron
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
     MIRRORED_FIELDS,
@@ -62,6 +62,9 @@ class ScheduleStore:
             "misfire": f"{cfg.misfire_policy.value}:"
             + ("" if cfg.misfire_grace_s is None else repr(cfg.misfire_grace_s)),
             "config": config_json,
+            # What the cron engine made of the expression when it was written: a later engine
+            # reading it differently is found by ``tasksched doctor`` (cron_compat).
+            "cron_reading": read_cron(spec.cron_expression).to_text(),
         }
         return mapping, cfg.notifications.secrets()
 
@@ -118,7 +121,7 @@ class ScheduleStore:
         Work shared by specs with the same config object (encoding) or the same cron and
         timezone (next fire time) is done once.
         """
-        now = time.time() if now is None else now
+        now = self._s.time() if now is None else now  # Redis's clock, as beat's
         spec_list = list(specs)
         if ids is not None and len(ids) != len(spec_list):
             raise ValidationError("ids", "must have one id per schedule")
@@ -178,7 +181,7 @@ class ScheduleStore:
 
         Existing ids keep their counters and history; their definition is replaced.
         """
-        now = time.time() if now is None else now
+        now = self._s.time() if now is None else now  # Redis's clock, as beat's
         k = self._k
         pipe = self._r.pipeline(transaction=True)
         for i, (_, spec, _, _) in enumerate(prepared):
@@ -273,7 +276,7 @@ class ScheduleStore:
         that version is refused with ConflictError; without it, the version read here is the
         one checked, so a concurrent change is never silently overwritten.
         """
-        now = time.time() if now is None else now
+        now = self._s.time() if now is None else now  # Redis's clock, as beat's
         allowed = {"name", "description", "cron_expression", "timezone", "config", "tenant_id"}
         unknown = set(changes) - allowed
         if unknown:
@@ -345,6 +348,10 @@ class ScheduleStore:
             raise err from None
         self.check_caps(spec.config)
         mapping, _ = self._encode(spec)
+        if mapping["cron"] == current.cron_expression:
+            # The expression is unchanged: its reading stays the one recorded when it was
+            # written (or absent, for a schedule written before readings were recorded).
+            del mapping["cron_reading"]
         if secrets_after != secrets_before:
             mapping.update(self._secret_fields(spec.config.notifications.secrets()))
         mapping["updated_at"] = repr(float(now))
@@ -393,13 +400,13 @@ class ScheduleStore:
 
     def pause(self, schedule_id: str, now: float | None = None) -> ScheduleRecord:
         """Pause: out of the due index; a run already dispatched is skipped by the worker."""
-        now = time.time() if now is None else now
+        now = self._s.time() if now is None else now  # Redis's clock, as beat's
         self._write(schedule_id, None, {"updated_at": repr(now)}, "remove", "", "paused")
         return self.get(schedule_id)
 
     def resume(self, schedule_id: str, now: float | None = None) -> ScheduleRecord:
         """Resume: back in the due index at the next fire time after ``now``."""
-        now = time.time() if now is None else now
+        now = self._s.time() if now is None else now  # Redis's clock, as beat's
         current = self.get(schedule_id)
         nxt = repr(self.next_fire(current, schedule_id, now))
         self._write(schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active")

@@ -304,3 +304,33 @@ def test_a_stored_old_form_keeps_working_but_cannot_be_written_again(store: Stor
     assert dump(store) == before
     fixed = store.schedules.update(rec.id, {"cron_expression": "59 * * * *"}, now=NOW)
     assert fixed.cron_expression == "59 * * * *"
+
+
+def test_next_run_comes_from_redis_time_not_the_host_clock(
+    real_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time as time_module
+
+    host_clock = time_module.time
+    monkeypatch.setattr(time_module, "time", lambda: host_clock() + 7200)  # a host 2 h fast
+    rec = real_store.schedules.create(spec(cron="* * * * *"))
+    assert rec.next_run is not None and 0 < rec.next_run - real_store.time() <= 60
+    rec = real_store.schedules.update(rec.id, {"cron_expression": "*/2 * * * *"})
+    assert rec.next_run is not None and 0 < rec.next_run - real_store.time() <= 120
+    real_store.schedules.pause(rec.id)
+    rec = real_store.schedules.resume(rec.id)
+    assert rec.next_run is not None and 0 < rec.next_run - real_store.time() <= 120
+    assert abs(rec.updated_at - real_store.time()) < 60
+
+
+def test_the_engines_reading_is_recorded_when_the_expression_is_written(store: Store) -> None:
+    from tasksched.cron_compat import CronReading, read
+
+    rec = store.schedules.create(spec(cron="*/15 * * * *"), now=NOW)
+    key = store.keys.schedule(rec.id)
+    assert CronReading.from_text(store.redis.hget(key, "cron_reading")) == read("*/15 * * * *")
+    store.redis.hset(key, "cron_reading", "croniter 6.0.0|0123456789abcdef|1")
+    store.schedules.update(rec.id, {"name": "kept"}, now=NOW)  # same expression: kept as is
+    assert store.redis.hget(key, "cron_reading") == "croniter 6.0.0|0123456789abcdef|1"
+    store.schedules.update(rec.id, {"cron_expression": "0 * * * *"}, now=NOW)
+    assert CronReading.from_text(store.redis.hget(key, "cron_reading")) == read("0 * * * *")
