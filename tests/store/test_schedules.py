@@ -334,3 +334,18 @@ def test_the_engines_reading_is_recorded_when_the_expression_is_written(store: S
     assert store.redis.hget(key, "cron_reading") == "croniter 6.0.0|0123456789abcdef|1"
     store.schedules.update(rec.id, {"cron_expression": "0 * * * *"}, now=NOW)
     assert CronReading.from_text(store.redis.hget(key, "cron_reading")) == read("0 * * * *")
+
+
+def test_stored_crons_lists_every_schedule_with_its_reading(store: Store) -> None:
+    from tasksched.cron_compat import meaning_changes, read
+    from tasksched.store.crons import stored_crons
+
+    a = store.schedules.create(spec(tenant="a", cron="*/15 * * * *"), now=NOW)
+    b = store.schedules.create(spec(tenant="b", cron="0 2 * * *"), now=NOW)
+    # One written before readings were recorded, with a form whose meaning changed.
+    store.redis.hset(store.keys.schedule(b.id), "cron", "59/15 * * * *")
+    store.redis.hdel(store.keys.schedule(b.id), "cron_reading")
+    crons = {c.schedule_id: c for c in stored_crons(store)}
+    assert crons[a.id].reading == read("*/15 * * * *")
+    assert crons[b.id].expression == "59/15 * * * *" and crons[b.id].reading is None
+    assert [f.schedule_id for f in meaning_changes(crons.values())] == [b.id]
