@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._machine import machine, median, pct  # noqa: E402
-from tasksched import cron, cron_zone  # noqa: E402
+from tasksched import cron  # noqa: E402
+from tasksched.cron import zone as cron_zone  # noqa: E402
 
 EXPRESSIONS = [
     ("@yearly", "yearly"),

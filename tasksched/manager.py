@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasksched.cron import describe, get_timezone, next_fire_times
-from tasksched.cron_compat import refuse_ambiguous
+from tasksched.cron.compat import refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
 from tasksched.runs import RunHandle, trigger

@@ -13,7 +13,7 @@ from pydantic import (
 )
 
 from tasksched.cron import MisfirePolicy, get_timezone, normalise
-from tasksched.cron_compat import refuse_ambiguous
+from tasksched.cron.compat import refuse_ambiguous
 from tasksched.errors import CronError
 from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_tenant_id
 from tasksched.models.enums import ConcurrencyPolicy

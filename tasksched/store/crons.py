@@ -1,6 +1,6 @@
 """Every stored cron expression with the engine's reading recorded when it was written.
 
-For ``tasksched doctor`` and the start-up check (:func:`tasksched.cron_compat.meaning_changes`):
+For ``tasksched doctor`` and the start-up check (:func:`tasksched.cron.compat.meaning_changes`):
 two pipelined round trips per 1,000 schedules, reading only ``cron`` and ``cron_reading``.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tasksched.cron_compat import CronReading, StoredCron
+from tasksched.cron.compat import CronReading, StoredCron
 
 if TYPE_CHECKING:
     from tasksched.store import Store

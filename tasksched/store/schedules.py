@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tasksched.cron import jitter_offset_s, next_fire_epoch
-from tasksched.cron_compat import read as read_cron
+from tasksched.cron.compat import read as read_cron
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
     MIRRORED_FIELDS,
@@ -63,7 +63,7 @@ class ScheduleStore:
             + ("" if cfg.misfire_grace_s is None else repr(cfg.misfire_grace_s)),
             "config": config_json,
             # What the cron engine made of the expression when it was written: a later engine
-            # reading it differently is found by ``tasksched doctor`` (cron_compat).
+            # reading it differently is found by ``tasksched doctor`` (cron.compat).
             "cron_reading": read_cron(spec.cron_expression).to_text(),
         }
         return mapping, cfg.notifications.secrets()

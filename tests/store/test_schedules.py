@@ -324,7 +324,7 @@ def test_next_run_comes_from_redis_time_not_the_host_clock(
 
 
 def test_the_engines_reading_is_recorded_when_the_expression_is_written(store: Store) -> None:
-    from tasksched.cron_compat import CronReading, read
+    from tasksched.cron.compat import CronReading, read
 
     rec = store.schedules.create(spec(cron="*/15 * * * *"), now=NOW)
     key = store.keys.schedule(rec.id)
@@ -337,7 +337,7 @@ def test_the_engines_reading_is_recorded_when_the_expression_is_written(store: S
 
 
 def test_stored_crons_lists_every_schedule_with_its_reading(store: Store) -> None:
-    from tasksched.cron_compat import meaning_changes, read
+    from tasksched.cron.compat import meaning_changes, read
     from tasksched.store.crons import stored_crons
 
     a = store.schedules.create(spec(tenant="a", cron="*/15 * * * *"), now=NOW)

@@ -6,7 +6,7 @@ croniter reads it: ``* * * * * */15`` is every 15 seconds), or a macro (``@hourl
 ``@daily``, ``@midnight``, ``@weekly``, ``@monthly``, ``@yearly``, ``@annually``).
 
 The engine is croniter 7 (pinned to its major version), used only on naive wall-clock times;
-:mod:`tasksched.cron_zone` places them on the real time line. Measured against cronsim (see
+:mod:`tasksched.cron.zone` places them on the real time line. Measured against cronsim (see
 ``bench/cron.py`` and the commit that chose it): both are far under a millisecond, neither
 passes our daylight-saving table by itself, and croniter is the engine every stored schedule was
 written for, so keeping it changes no stored meaning.
@@ -23,7 +23,7 @@ Daylight saving, one rule for every expression (DESIGN.md section 3), decided by
   make one run there. ``0 */6 * * *`` and ``0 0,6,12,18 * * *`` are therefore the same schedule
   and never lose a run (Havana, 8 March 2026: 18:00, 01:00, 06:00, 12:00).
 
-Offsets are looked up only where they change (:mod:`tasksched.cron_zone`), so the cost of a
+Offsets are looked up only where they change (:mod:`tasksched.cron.zone`), so the cost of a
 fire time does not depend on the zone.
 """
 
@@ -40,7 +40,7 @@ from functools import lru_cache
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
-from tasksched import cron_zone
+from tasksched.cron import zone as cron_zone
 from tasksched.errors import CronError
 
 MACROS = {
