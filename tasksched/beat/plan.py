@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 
 from tasksched.cron import MisfirePolicy, jitter_offset_s, plan_due
@@ -34,10 +35,19 @@ def plan_claims(
     now: float,
     default_grace_s: float,
     max_fires: int = MAX_FIRES_PER_CLAIM,
+    deadline: float | None = None,
 ) -> list[DueClaim]:
-    """Decide, for each due entry and its timing fields, what the claim writes (pure)."""
+    """Decide, for each due entry and its timing fields, what the claim writes (pure).
+
+    With ``deadline`` (a ``time.monotonic()`` value) planning stops once it has passed, after
+    at least one entry: the claims are for a prefix of ``due``; the rest stay due, for the next
+    slice. So no entry, however costly its cron, holds a claim (and the lease renewal it
+    carries) for long.
+    """
     claims: list[DueClaim] = []
     for (sid, score), row in zip(due, rows, strict=True):
+        if deadline is not None and claims and time.monotonic() > deadline:
+            break
         cron, tz, jitter, misfire, version, tenant, status = row
         if cron is None or status != "active" or not tenant:
             # Deleted or paused meanwhile: the claim drops it unless it changed again.

@@ -6,8 +6,9 @@ calls its :meth:`Ticker.tick`). One tick, as leader:
 1. one script call: renew (or take) the lease, read Redis's clock, the global switch, up to
    ``beat_batch_size`` due entries (``ZRANGEBYSCORE ... LIMIT``: O(log N + due)) and, in the
    same script, those schedules' timing fields;
-2. per entry, the misfire plan (:func:`tasksched.beat.plan.plan_claims`, cached by cron and time);
-3. one claim script call per batch, guarded by the lease token: advance the due score, write
+2. per entry, the misfire plan (:func:`tasksched.beat.plan.plan_claims`, cached by cron and time),
+   in slices of at most ``PLAN_SLICE_S`` of planning;
+3. one claim script call per slice, guarded by the lease token: advance the due score, write
    the run records (queued or missed) and the outbox entries, renew the lease;
 4. publish the claimed runs (:class:`~tasksched.beat.publisher.CeleryPublisher`) and remove them
    from the outbox. A new leader publishes what the outbox still holds first.
@@ -31,7 +32,7 @@ from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
 from tasksched.settings import Settings
 from tasksched.store import Store
-from tasksched.store.beat import BeatStore, TickState
+from tasksched.store.beat import BeatStore, DueClaim, TickState
 from tasksched.store.locks import new_token
 
 logger = logging.getLogger("tasksched.beat")
@@ -40,6 +41,8 @@ logger = logging.getLogger("tasksched.beat")
 PUBLISH_CHUNK = 250
 # How long one tick may keep dispatching a backlog before giving Celery's loop a turn.
 TICK_BUDGET_S = 2.0
+# Planning (misfire plans, next fire times) between two claims; each claim renews the lease.
+PLAN_SLICE_S = 0.05
 
 
 class Publisher(Protocol):
@@ -89,6 +92,8 @@ class Ticker:
         self.batch_size = max(int(self.settings.beat_batch_size), 1)
         # Stop dispatching this long before the lease could expire in Redis.
         self._margin_s = max(0.1 * self.lease_s, min(0.2, 0.5 * self.lease_s))
+        # Planning between two claims (each renews the lease): well inside the margin.
+        self._plan_slice_s = min(PLAN_SLICE_S, 0.25 * self._margin_s)
         self.is_leader = False
         self._deadline = 0.0  # monotonic time after which the lease may be gone
         self._outbox_dirty = True
@@ -166,10 +171,12 @@ class Ticker:
                 self._drain_outbox()
             if not st.enabled or not st.due:
                 return self._sleep_s(st)
-            self._dispatch_batch(st)
+            complete = self._dispatch_batch(st, started + TICK_BUDGET_S)
             if not self.is_leader:
                 return self.tick_s
-            if len(st.due) < self.batch_size or time.monotonic() - started > TICK_BUDGET_S:
+            if time.monotonic() - started > TICK_BUDGET_S:
+                return 0.0
+            if complete and len(st.due) < self.batch_size:
                 return 0.0
 
     def _sleep_s(self, st: TickState) -> float:
@@ -182,15 +189,39 @@ class Ticker:
         ref_now, ref_mono = self._clock_ref
         return ref_now + (time.monotonic() - ref_mono)
 
-    def _dispatch_batch(self, st: TickState) -> None:
-        claims = plan_claims(st.due, st.timing, st.now, self.settings.beat_default_grace_s)
+    def _dispatch_batch(self, st: TickState, budget_end: float) -> bool:
+        """Plan, claim and publish ``st.due`` in slices of at most PLAN_SLICE_S of planning.
+
+        Each slice's claim renews the lease, so planning never outlives it, and what one
+        schedule costs delays the others by one slice at most. Returns False when the tick's
+        budget ran out (or leadership was lost) before the last entry: the rest stay due.
+        """
+        i = 0
+        while i < len(st.due):
+            slice_end = time.monotonic() + self._plan_slice_s
+            claims = plan_claims(
+                st.due[i:],
+                st.timing[i:],
+                st.now,
+                self.settings.beat_default_grace_s,
+                deadline=slice_end,
+            )
+            i += len(claims)
+            if not self._claim_and_publish(st, claims):
+                return False
+            if i < len(st.due) and time.monotonic() > budget_end:
+                return False
+        return True
+
+    def _claim_and_publish(self, st: TickState, claims: list[DueClaim]) -> bool:
+        """Claim (renewing the lease) and publish; False if leadership is in doubt."""
         if not self._check_lease("before claim"):
-            return
+            return False
         t0 = time.monotonic()
         res = self.beat_store.claim(self.token, self.lease_s, st.now, claims)
         if res.lost_lease:
             self._standby("lease lost at claim")
-            return
+            return False
         self._renewed(t0)
         for c in claims:
             for run_id, fire, reason in c.missed:
@@ -207,12 +238,13 @@ class Ticker:
                     reason=reason,
                 )
         if not res.run_ids:
-            return
+            return True
         self._outbox_dirty = True
         wanted = set(res.run_ids)
         payloads = [kw for c in claims for kw in c.kwargs if kw["run_id"] in wanted]
         if self._publish(payloads):
             self._outbox_dirty = False
+        return self.is_leader
 
     def _drain_outbox(self) -> None:
         """Publish what an earlier leader (or an earlier failed publish) left in the outbox."""

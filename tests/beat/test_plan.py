@@ -44,3 +44,10 @@ def test_plan_claims_drops_deleted_and_paused_and_parks_unreadable() -> None:
     assert bad.new_score == 10.5 + 300.0 and bad.runs == []
     assert ok.new_score == 11.0 and ok.version == "5" and ok.tenant_id == "t"
     assert [(r[0], r[1], r[2]) for r in ok.runs] == [("ok-10", 10.0, "cron")]
+
+
+def test_plan_claims_stops_at_its_deadline_after_one_entry() -> None:
+    due = [(f"s{i}", 10.0) for i in range(5)]
+    rows = [["* * * * * *", "Europe/Berlin", "", "skip:300.0", "1", "t", "active"]] * 5
+    assert len(plan_claims(due, rows, now=10.5, default_grace_s=300.0, deadline=0.0)) == 1
+    assert len(plan_claims(due, rows, now=10.5, default_grace_s=300.0, deadline=None)) == 5

@@ -254,3 +254,41 @@ def test_a_real_celery_worker_consumes_what_beat_publishes(
         assert kw["schedule_id"] in ids and kw["tenant_id"] == "acme"
         assert kw["run_id"] == f"{kw['schedule_id']}-{int(kw['fire_time'])}"
         assert kw["trigger"] in ("cron", "catchup")
+
+
+@pytest.mark.timeout(90)
+def test_a_per_second_schedule_in_berlin_stalls_no_one(
+    beats: BeatProcs, real_store: Store, redis_url: str
+) -> None:
+    """Issue 13: one per-second schedule outside UTC once took seconds per fire time to plan,
+    holding up every schedule; now each fires every second, dispatched within about a second.
+    """
+    beat = beats.start("stall", lease_s=2.0)
+    wait_for(lambda: _leader(real_store), 15, what="a beat leader")
+    mgr = SchedulerManager(store=real_store)
+    created: dict[str, float] = {}
+    created[mgr.create_training_schedule(
+        "berlin", "every-second", EVERY_SECOND, {"timezone": "Europe/Berlin"}
+    )] = real_store.time()
+    for i in range(20):
+        created[mgr.create_training_schedule(f"t{i % 4}", f"s{i}", EVERY_SECOND)] = (
+            real_store.time()
+        )
+    # Watch the broker for 6 s: when each run first shows up, against its fire time.
+    first_seen: dict[str, float] = {}
+    end = time.time() + 6.0
+    while time.time() < end:
+        now = time.time()
+        for run_id in published_run_ids(redis_url):
+            first_seen.setdefault(run_id, now)
+        time.sleep(0.1)  # sampling interval of the watch, not a synchronisation
+    beat.stop()  # SIGTERM: the due scores stop moving
+
+    got = published_run_ids(redis_url)
+    assert len(got) == len(set(got)), "a run was published twice"
+    assert sorted(got) == _expected_ids(real_store, created)  # every second, no gap
+    for sid in created:
+        assert len([r for r in got if r.startswith(sid + "-")]) >= 5, sid
+    late = {r: first_seen[r] - _fire_time(r) for r in first_seen}
+    worst = max(late, key=late.__getitem__)
+    assert late[worst] < 1.5, (worst, late[worst])

@@ -212,6 +212,45 @@ def test_a_burst_larger_than_a_batch_is_dispatched_in_one_tick_keeping_the_lease
     assert d.is_leader and d.stats.dispatched == 1000
 
 
+def test_a_costly_schedule_is_planned_in_its_own_slice_and_the_lease_renewed_around_it(
+    real_store: Store,
+    make_ticker: TickerFactory,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    import tasksched.beat.plan as plan_module
+    import tasksched.beat.tick as tick_module
+
+    # As the issue saw it: one schedule whose plan is slower than a planning slice.
+    real_plan_due = plan_module.plan_due
+
+    def plan_due(cron: str, tz: str, *args: object, **kwargs: object) -> object:
+        if tz == "Europe/Berlin":
+            time.sleep(3 * tick_module.PLAN_SLICE_S)
+        return real_plan_due(cron, tz, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(plan_module, "plan_due", plan_due)
+    berlin = make_schedule(real_store, "* * * * * *", timezone="Europe/Berlin", name="berlin")
+    utc = [make_schedule(real_store, "* * * * * *", name=f"u{i}") for i in range(20)]
+    d = make_ticker(clock=FakeClock(T0 + 1))
+    claims: list[int] = []
+    real_claim = d.beat_store.claim
+
+    def claim(token: str, lease_s: float, now: float, batch: list) -> object:  # type: ignore[type-arg]
+        claims.append(len(batch))
+        return real_claim(token, lease_s, now, batch)
+
+    monkeypatch.setattr(d.beat_store, "claim", claim)
+    d.tick()
+    assert len(claims) >= 2 and sum(claims) == 21, claims  # one claim (lease renewal) per slice
+    assert sorted(published_run_ids(redis_url)) == sorted(
+        f"{sid}-{int(T0) + 1}" for sid in [berlin, *utc]
+    )
+    assert d.is_leader and real_store.redis.get(real_store.keys.beat_lock) == d.token
+
+
 def test_jitter_fires_at_a_stable_offset_and_keeps_the_cron_run_id(
     real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
