@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tasksched.cron import describe, get_timezone, next_fire_times
-from tasksched.cron.compat import refuse_ambiguous
+from tasksched.cron.compat import engine_name, meaning_changes, refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
 from tasksched.runs import RunHandle, trigger
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
+from tasksched.store.crons import stored_crons
 from tasksched.store.transfer import export_document, import_document
 
 
@@ -221,6 +222,23 @@ class SchedulerManager:
             "running": state["enabled"],
             "changed_at": utc_iso(changed) if changed else None,
             "beat": self.store.control.beat_health(),
+        }
+
+    def cron_doctor(self) -> dict[str, Any]:
+        """Stored expressions the cron engine now reads differently, with both readings.
+
+        ``findings`` lists each schedule whose fire times differ from the reading recorded
+        when it was written or, for one written before readings were recorded, that uses a
+        form whose meaning changed (croniter 6 -> 7: ``59/15``, ``6/1``), or that the engine
+        now refuses. Read-only.
+        """
+        stored = stored_crons(self.store)
+        findings = meaning_changes(stored)
+        return {
+            "engine": engine_name(),
+            "schedules": len(stored),
+            "without_reading": sum(1 for s in stored if s.reading is None),
+            "findings": [f.as_dict() for f in findings],
         }
 
     def system_status(self, worker_stale_s: float = 30.0) -> dict[str, Any]:

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     beat_tick_s: float = 0.25
     beat_batch_size: int = 2000
     beat_default_grace_s: float = 300.0
+    # log stored crons the engine reads differently at API and beat start (tasksched doctor)
+    cron_check_at_start: bool = True
     # history and feeds
     run_history_max: int = 500
     feed_max: int = 200

@@ -21,6 +21,7 @@ from tasksched.api.routes import backup, cron, notifications, schedules, system,
 from tasksched.api.schemas import ErrorResponse
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings, get_settings
+from tasksched.store.crons import check_in_background
 
 log = logging.getLogger("tasksched.api")
 
@@ -53,6 +54,10 @@ def create_app(
             log.warning(OPEN_MODE_MESSAGE)
         else:
             log.info("API keys loaded: %d", len(keys))
+        app.state.cron_check = None
+        if settings.cron_check_at_start:
+            # Stored crons the engine now reads differently, logged with both readings.
+            app.state.cron_check = check_in_background(app.state.manager.store, log)
         yield
 
     app = FastAPI(

@@ -19,6 +19,7 @@ from tasksched.beat.tick import Ticker
 from tasksched.logs import configure_logging, log_event, safe_url
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
+from tasksched.store.crons import check_in_background
 
 logger = logging.getLogger("tasksched.beat")
 
@@ -54,6 +55,9 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
             queue=settings.training_queue,
             lease_s=settings.beat_lease_s,
         )
+        if settings.cron_check_at_start:
+            # Stored crons the engine now reads differently, logged with both readings.
+            check_in_background(store, logger)
 
     def install_default_entries(self, data: Any) -> None:
         """Celery's result cleanup entry only when a result backend is configured."""

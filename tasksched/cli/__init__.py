@@ -6,7 +6,7 @@ conflict error) ends with exit code 2 and ONE line on stderr: ``Error: <field>: 
 Lists print tables; ``--json`` prints JSON.
 
 Commands live in :mod:`.schedule` (schedule ...), :mod:`.runs` (run), :mod:`.system` (status,
-health, start, stop), :mod:`.cron`, :mod:`.backup` (export, import), :mod:`.notify`
+health, start, stop), :mod:`.cron` (cron, doctor), :mod:`.backup` (export, import), :mod:`.notify`
 (test-notification, notifications, dead-letters) and :mod:`.up` (up, api).
 """
 
@@ -20,7 +20,7 @@ import click
 from tasksched import __version__
 from tasksched.cli.backup import export, import_
 from tasksched.cli.common import EXIT_BAD_INPUT, CliState, error_line
-from tasksched.cli.cron import cron
+from tasksched.cli.cron import cron, doctor
 from tasksched.cli.notify import dead_letters, notifications, test_notification
 from tasksched.cli.runs import run
 from tasksched.cli.schedule import schedule
@@ -78,7 +78,7 @@ def cli(ctx: click.Context, redis_url: str | None) -> None:
 
 
 for command in (
-    up, api, schedule, run, status, health, start, stop, cron, export, import_,
+    up, api, schedule, run, status, health, start, stop, cron, doctor, export, import_,
     test_notification, notifications, dead_letters,
 ):  # fmt: skip
     cli.add_command(command)

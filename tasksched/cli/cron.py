@@ -1,10 +1,12 @@
-"""``tasksched cron``: an expression in words and its next fire times."""
+"""``tasksched cron``: an expression in words and its next fire times; ``tasksched doctor``."""
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from tasksched.cli.common import JSON_OPTION, manager
+from tasksched.cli.common import EXIT_FAILURE, JSON_OPTION, manager
 from tasksched.cli.format import echo_json, short_time
 from tasksched.errors import ValidationError
 
@@ -27,3 +29,30 @@ def cron(expression: str, timezone: str, count: int, as_json: bool) -> None:
         preview["next_fire_times"], preview["next_fire_times_utc"], strict=True
     ):
         click.echo(f"  {local}   {short_time(utc)}")
+
+
+@click.command("doctor")
+@JSON_OPTION
+def doctor(as_json: bool) -> None:
+    """List stored cron expressions the cron engine now reads differently (exit 1 if any).
+
+    Each finding has both readings: the one recorded when the schedule was written (or, for a
+    schedule written before readings were recorded, croniter 6's for a form whose meaning
+    changed) and the engine's now. Exit 0 when there is none.
+    """
+    report = manager().cron_doctor()
+    findings = report["findings"]
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(
+            f"{report['engine']}: {report['schedules']} schedules checked "
+            f"({report['without_reading']} written before readings were recorded), "
+            f"{len(findings)} finding(s)"
+        )
+        for f in findings:
+            click.echo(f"\nschedule {f['schedule_id']}  {f['expression']!r}: {f['reason']}")
+            click.echo(f"  before: {f['before']}")
+            click.echo(f"  now:    {f['now']}")
+    if findings:
+        sys.exit(EXIT_FAILURE)

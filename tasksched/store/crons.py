@@ -6,9 +6,18 @@ two pipelined round trips per 1,000 schedules, reading only ``cron`` and ``cron_
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import TYPE_CHECKING
 
-from tasksched.cron.compat import CronReading, StoredCron
+from tasksched.cron.compat import (
+    CronReading,
+    MeaningChange,
+    StoredCron,
+    engine_name,
+    meaning_changes,
+)
+from tasksched.logs import log_event
 
 if TYPE_CHECKING:
     from tasksched.store import Store
@@ -34,3 +43,35 @@ def stored_crons(store: Store) -> list[StoredCron]:
             if cron:
                 out.append(StoredCron(sid, cron, CronReading.from_text(reading)))
     return out
+
+
+def check_cron_meanings(store: Store, logger: logging.Logger) -> list[MeaningChange]:
+    """Log a WARNING for each stored expression the engine now reads differently.
+
+    Run at start-up by the API and beat (in a background thread: it reads every schedule) and
+    by ``tasksched doctor``; each line carries both readings. Never raises: a store that cannot
+    be read is logged, and the check is simply not done.
+    """
+    try:
+        stored = stored_crons(store)
+        findings = meaning_changes(stored)
+    except Exception as exc:
+        log_event(logger, logging.WARNING, "cron check not done", event="cron.check_failed",
+                  error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        return []
+    for f in findings:
+        log_event(logger, logging.WARNING, f"cron meaning changed: {f.line()}",
+                  event="cron.meaning_changed", **f.as_dict())  # fmt: skip
+    log_event(logger, logging.INFO if not findings else logging.WARNING,
+              "cron check done", event="cron.check", engine=engine_name(),
+              schedules=len(stored), findings=len(findings))  # fmt: skip
+    return findings
+
+
+def check_in_background(store: Store, logger: logging.Logger) -> threading.Thread:
+    """:func:`check_cron_meanings` in a daemon thread, so start-up does not wait for it."""
+    thread = threading.Thread(
+        target=check_cron_meanings, args=(store, logger), name="tasksched-cron-check", daemon=True
+    )
+    thread.start()
+    return thread

@@ -38,3 +38,18 @@ def make_many(store: Store, n: int, cron: str, now: float = T0, **config: Any) -
         for i in range(n)
     ]
     return store.schedules.create_many(specs, now=now)
+
+
+def store_the_old_way(store: Store, cron: str, tenant_id: str = "acme") -> str:
+    """A schedule as written before create refused value/step forms and recorded readings.
+
+    Created with a valid expression, then ``cron`` written straight into its hash and the
+    reading removed: no validation on this path, as it was then.
+    """
+    rec = store.schedules.create(
+        ScheduleSpec(tenant_id=tenant_id, name=f"old {cron}", cron_expression="0 2 * * *")
+    )
+    key = store.keys.schedule(rec.id)
+    store.redis.hset(key, "cron", cron)
+    store.redis.hdel(key, "cron_reading")
+    return rec.id

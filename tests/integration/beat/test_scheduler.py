@@ -18,6 +18,7 @@ import redis
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings
 from tasksched.store import Store
+from tests.beat.schedules import store_the_old_way
 from tests.conftest import TEST_SECRET_KEY
 from tests.helpers import Proc, RedisServer, child_env, wait_for
 from tests.integration.beat.conftest import BeatProcs, published_run_ids
@@ -292,3 +293,16 @@ def test_a_per_second_schedule_in_berlin_stalls_no_one(
     late = {r: first_seen[r] - _fire_time(r) for r in first_seen}
     worst = max(late, key=late.__getitem__)
     assert late[worst] < 1.5, (worst, late[worst])
+
+
+@pytest.mark.timeout(60)
+def test_beat_logs_a_schedule_stored_before_whose_meaning_changed(
+    beats: BeatProcs, real_store: Store
+) -> None:
+    old = store_the_old_way(real_store, "59/15 * * * *")
+    beat = beats.start("doctor")
+    wait_for(lambda: "cron meaning changed" in beat.output(), 20, what="the start-up cron check")
+    line = next(x for x in beat.output().splitlines() if "cron meaning changed" in x)
+    assert "WARNING" in line and old in line and "59/15" in line
+    assert "croniter 6" in line and "00:15:00" in line and "00:59:00" in line  # both readings
+    wait_for(lambda: _leader(real_store), 15, what="beat leading all the same")
