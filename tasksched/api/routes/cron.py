@@ -35,9 +35,12 @@ def cron_help(caller: Caller) -> dict[str, Any]:
         "macros": dict(MACROS),
         "examples": [{"expression": e, "description": describe(e)} for e in _EXAMPLES],
         "timezone": "any IANA name (e.g. Europe/Berlin); times are computed on that wall clock",
-        "daylight_saving": "a fixed-time job runs once on the days clocks change (a time in "
-        "the spring gap runs at the first instant after it); hourly and every-N jobs keep "
-        "their rhythm in real time",
+        "daylight_saving": "by the hour field: one covering every hour (hourly, every N "
+        "minutes or seconds) keeps its rhythm in real time (a repeated wall time fires twice, a "
+        "skipped one not at all); any other (2, */6, 0,6,12,18) fires once per wall time, at "
+        "its first instant when repeated and at the first instant after the gap when skipped",
+        "refused": "a bare value/step (59/15, 6/1): libraries read it differently; the error "
+        "says what to write",
         "misfire_policies": [p.value for p in MisfirePolicy],
         "preview": "GET /api/scheduler/cron/preview?expression=0+2+*+*+*&timezone=UTC&count=5",
     }
