@@ -66,6 +66,8 @@ class ScheduleRecord:
     last_result: dict[str, Any] | None = None
     cooldown_until: float | None = None
     last_failure_at: float | None = None
+    # The cron engine's reading recorded when the expression was written (cron.compat)
+    cron_reading: str | None = None
     _config: AutonomousConfig | None = None
 
     @classmethod
@@ -103,6 +105,7 @@ class ScheduleRecord:
             last_result=json.loads(last_result) if last_result else None,
             cooldown_until=_float(h.get("cooldown_until")),
             last_failure_at=_float(h.get("last_failure_at")),
+            cron_reading=h.get("cron_reading") or None,
         )
 
     @property

@@ -176,10 +176,13 @@ class ScheduleStore:
         self,
         prepared: builtins.list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
         now: float | None = None,
+        readings: Mapping[str, str | None] | None = None,
     ) -> builtins.list[str]:
         """Write validated (id, spec, status, encrypted secrets) in one MULTI/EXEC.
 
-        Existing ids keep their counters and history; their definition is replaced.
+        Existing ids keep their counters and history; their definition is replaced. With
+        ``readings`` (id -> the cron reading exported, None for none recorded) a schedule keeps
+        the reading it had instead of the running engine's.
         """
         now = self._s.time() if now is None else now  # Redis's clock, as beat's
         k = self._k
@@ -192,6 +195,13 @@ class ScheduleStore:
             # Secrets were decrypted to validate; stored again under the current key.
             mapping.update(self._secret_fields(secrets))
             mapping.update({"id": sid, "status": status.value, "updated_at": repr(now)})
+            if readings is not None and sid in readings:
+                restored = readings[sid]
+                if restored is None:
+                    del mapping["cron_reading"]
+                    pipe.hdel(key, "cron_reading")
+                else:
+                    mapping["cron_reading"] = restored
             pipe.hset(key, mapping=mapping)
             pipe.hsetnx(key, "created_at", repr(now))
             pipe.hincrby(key, "version", 1)

@@ -30,6 +30,9 @@ def export_document(store: Store, tenant_id: str | None = None) -> dict[str, Any
                 "name": rec.name,
                 "description": rec.description,
                 "cron_expression": rec.cron_expression,
+                # What the cron engine read when it was written: a restore keeps it, so
+                # `tasksched doctor` still sees what an engine change did to it.
+                "cron_reading": rec.cron_reading,
                 "status": rec.status.value,
                 "config": rec.raw_config,
                 "secrets": rec.secrets_token,
@@ -63,6 +66,7 @@ def import_document(
         raise ValidationError("schedules", "must be a list")
     prepared: list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]] = []
     seen: set[str] = set()
+    readings: dict[str, str | None] = {}
     for i, item in enumerate(items):
         where = f"schedules[{i}]"
         if not isinstance(item, dict):
@@ -84,12 +88,17 @@ def import_document(
             notif.update(secrets)
             config["notifications"] = notif
         try:
-            spec = ScheduleSpec(
-                tenant_id=item.get("tenant_id"),
-                name=item.get("name"),
-                cron_expression=item.get("cron_expression"),
-                config=config,
-                description=item.get("description", ""),
+            spec = ScheduleSpec.model_validate(
+                {
+                    "tenant_id": item.get("tenant_id"),
+                    "name": item.get("name"),
+                    "cron_expression": item.get("cron_expression"),
+                    "config": config,
+                    "description": item.get("description", ""),
+                },
+                # A restore keeps each expression as it was stored, even in a form that
+                # create and update now refuse (`59/15`); doctor lists those.
+                context={"stored_cron": item.get("cron_expression")},
             )
             status = ScheduleStatus(item.get("status", "active"))
         except ValidationError as exc:
@@ -99,6 +108,8 @@ def import_document(
         if tenant_id is not None and spec.tenant_id != tenant_id:
             raise ValidationError(f"{where}.tenant_id", "belongs to another tenant")
         prepared.append((sid, spec, status, secrets_token))
+        reading = item.get("cron_reading")
+        readings[sid] = reading if isinstance(reading, str) and reading else None
     existing = [sid for sid, *_ in prepared if store.schedules.exists(sid)]
     if existing and not replace:
         raise ValidationError("schedules", f"ids already exist: {', '.join(existing[:5])}")
@@ -108,4 +119,4 @@ def import_document(
             spec = next(p[1] for p in prepared if p[0] == rec.id)
             if rec.tenant_id != spec.tenant_id:
                 raise ValidationError("schedules", f"id {rec.id!r} belongs to another tenant")
-    return store.schedules.import_many(prepared)
+    return store.schedules.import_many(prepared, readings=readings)

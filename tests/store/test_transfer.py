@@ -138,3 +138,22 @@ def test_import_cannot_take_over_another_tenants_id(store: Store) -> None:
     with pytest.raises(ValidationError):
         import_document(store, doc)
     assert store.schedules.get(ids[2]).tenant_id == "globex"
+
+
+def test_a_restore_keeps_expressions_and_their_cron_readings(store: Store) -> None:
+    from tasksched.cron.compat import meaning_changes
+    from tasksched.store.crons import stored_crons
+    from tests.beat.schedules import store_the_old_way
+
+    old = store_the_old_way(store, "59/15 * * * *")
+    rec = store.schedules.create(spec(cron="*/15 * * * *"), now=NOW)
+    elsewhere = "croniter 7.0.0|0123456789abcdef|1767226500"
+    store.redis.hset(store.keys.schedule(rec.id), "cron_reading", elsewhere)
+    doc = json.loads(json.dumps(export_document(store)))
+    store.redis.flushall()
+    import_document(store, doc)
+    assert store.schedules.get(old).cron_expression == "59/15 * * * *"  # not refused
+    assert store.redis.hget(store.keys.schedule(rec.id), "cron_reading") == elsewhere
+    assert store.redis.hget(store.keys.schedule(old), "cron_reading") is None
+    found = {f.schedule_id for f in meaning_changes(stored_crons(store))}
+    assert found == {old, rec.id}  # the old form, and the recorded reading that differs
