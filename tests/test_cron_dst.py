@@ -240,9 +240,12 @@ def test_fire_times_match_the_brute_force_oracle(zone: tuple, expr: str) -> None
         assert ours == _oracle(expr, tz, start, end), (tz, day)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
-    zone=st.sampled_from([z[0] for z in ZONES]),
+    # The table's zones and some odd ones: Ramadan breaks (Casablanca), a 2-hour shift (Troll),
+    # a 45-minute offset (Chatham), a half-hour offset (St John's), "negative" DST (Dublin).
+    zone=st.sampled_from([z[0] for z in ZONES] + ["Africa/Casablanca", "Antarctica/Troll",
+                         "Pacific/Chatham", "America/St_Johns", "Europe/Dublin"]),
     expr=st.sampled_from(ORACLE_EXPRS),
     offset_s=st.integers(min_value=0, max_value=365 * 86400),
 )
@@ -251,3 +254,30 @@ def test_any_day_of_the_year_matches_the_oracle(zone: str, expr: str, offset_s: 
     end = start + timedelta(hours=6)
     ours = [int(t.timestamp()) for t in _fires_between(expr, zone, start, end)]
     assert ours == _oracle(expr, zone, start, end)
+
+
+@pytest.mark.parametrize(
+    "zone", ["Africa/Casablanca", "Antarctica/Troll", "Pacific/Chatham", "Europe/Dublin"]
+)
+@pytest.mark.parametrize("expr", ORACLE_EXPRS)
+def test_odd_zones_match_the_oracle_around_each_change(zone: str, expr: str) -> None:
+    from tasksched.cron import get_timezone
+    from tasksched.cron.zone import year_transitions
+
+    changes = [tr.at for tr in year_transitions(get_timezone(zone), 2026)]
+    assert changes, zone
+    for at in changes:
+        start = datetime.fromtimestamp(at - 4 * 3600, UTC)
+        end = start + timedelta(hours=8)
+        ours = [int(t.timestamp()) for t in _fires_between(expr, zone, start, end)]
+        assert ours == _oracle(expr, zone, start, end), (zone, at)
+
+
+def test_a_skipped_day_runs_a_daily_time_at_the_first_instant_after_it() -> None:
+    # Samoa skipped 30 December 2011 (UTC-10 -> UTC+14 at midnight).
+    fires = next_fire_times("0 12 * * *", "Pacific/Apia", datetime(2011, 12, 28, tzinfo=UTC), 3)
+    assert [t.isoformat() for t in fires] == [
+        "2011-12-28T12:00:00-10:00",
+        "2011-12-29T12:00:00-10:00",
+        "2011-12-31T00:00:00+14:00",  # the 30th's 12:00 never happened
+    ]
