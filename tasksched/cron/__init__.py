@@ -55,6 +55,39 @@ MACROS = {
 MAX_EXPRESSION_LEN = 256
 
 
+class RepeatedDst(StrEnum):
+    """A schedule's policy for a wall time the fall-back repeats (``duplicate_dst``)."""
+
+    AUTO = "auto"  # the module's rule: every-hour schedules twice, others at the first instant
+    FIRST = "first"
+    LAST = "last"
+    NONE = "none"  # does not fire
+
+
+class SkippedDst(StrEnum):
+    """A schedule's policy for a wall time the spring-forward skips (``missing_dst``)."""
+
+    AUTO = "auto"  # the module's rule: every-hour schedules skip it, others shift
+    SHIFT = "shift"  # to the first instant after the gap
+    SKIP = "skip"
+
+
+def dst_policy(duplicate: RepeatedDst | str = "auto", missing: SkippedDst | str = "auto") -> str:
+    """The stored form of a DST policy: ``""`` for the rule, else ``duplicate:missing``."""
+    d, m = RepeatedDst(duplicate), SkippedDst(missing)
+    return "" if d is RepeatedDst.AUTO and m is SkippedDst.AUTO else f"{d.value}:{m.value}"
+
+
+def _parse_dst(policy: str) -> tuple[RepeatedDst, SkippedDst]:
+    if not policy:
+        return RepeatedDst.AUTO, SkippedDst.AUTO
+    d, _, m = policy.partition(":")
+    try:
+        return RepeatedDst(d or "auto"), SkippedDst(m or "auto")
+    except ValueError:
+        raise CronError("dst", f"unknown DST policy {policy!r}") from None
+
+
 class MisfirePolicy(StrEnum):
     """What to do with fires that were missed by more than the grace period."""
 
@@ -170,12 +203,25 @@ def _wall_matcher(fields: str) -> cron_zone.WallNext:
     return after
 
 
-def _next_epoch(spec: CronSpec, tz: tzinfo, after_s: int) -> int:
-    """The first fire time strictly after the whole second ``after_s`` (the module's rule)."""
+def _next_epoch(spec: CronSpec, tz: tzinfo, after_s: int, dst: str = "") -> int:
+    """The first fire time strictly after the whole second ``after_s``.
+
+    ``dst`` is a schedule's explicit policy (:func:`dst_policy`); ``""`` is the module's rule.
+    """
     match = _wall_matcher(spec.fields)
-    if spec.fixed_time:
+    repeated, skipped = _parse_dst(dst)
+    if repeated is RepeatedDst.AUTO and skipped is SkippedDst.AUTO:
+        if spec.fixed_time:
+            return cron_zone.next_once_per_wall_time(match, tz, after_s)
+        return cron_zone.next_every_instant(match, tz, after_s)
+    # An explicit policy: each wall time fires at most once; the side not set is first/shift.
+    if repeated is RepeatedDst.AUTO:
+        repeated = RepeatedDst.FIRST
+    if skipped is SkippedDst.AUTO:
+        skipped = SkippedDst.SHIFT
+    if repeated is RepeatedDst.FIRST and skipped is SkippedDst.SHIFT:
         return cron_zone.next_once_per_wall_time(match, tz, after_s)
-    return cron_zone.next_every_instant(match, tz, after_s)
+    return cron_zone.next_by_policy(match, tz, after_s, repeated.value, skipped.value)
 
 
 def _floor_s(epoch: float) -> int:
@@ -183,20 +229,26 @@ def _floor_s(epoch: float) -> int:
     return int(epoch // 1)
 
 
-def iter_fire_times(expression: str, timezone: str, after: datetime) -> Iterator[datetime]:
-    """Yield fire times strictly after the aware ``after``, in order, in ``timezone``."""
+def iter_fire_times(
+    expression: str, timezone: str, after: datetime, dst: str = ""
+) -> Iterator[datetime]:
+    """Yield fire times strictly after the aware ``after``, in order, in ``timezone``.
+
+    ``dst``: an explicit DST policy (:func:`dst_policy`); ``""`` is the module's rule.
+    """
     if after.tzinfo is None or after.utcoffset() is None:
         raise CronError("after", "must be a timezone-aware datetime")
     spec = normalise(expression)
     tz = get_timezone(timezone)
     t = _floor_s(after.timestamp())
+    _parse_dst(dst)  # a bad policy is an error before the first fire time is asked for
     while True:
-        t = _next_epoch(spec, tz, t)
+        t = _next_epoch(spec, tz, t, dst)
         yield datetime.fromtimestamp(t, tz)
 
 
 def next_fire_times(
-    cron_expression: str, timezone: str, after: datetime, count: int = 1
+    cron_expression: str, timezone: str, after: datetime, count: int = 1, dst: str = ""
 ) -> list[datetime]:
     """The next ``count`` fire times strictly after the aware ``after``.
 
@@ -209,8 +261,9 @@ def next_fire_times(
     if count == 0:
         normalise(cron_expression)
         get_timezone(timezone)
+        _parse_dst(dst)
         return out
-    for t in iter_fire_times(cron_expression, timezone, after):
+    for t in iter_fire_times(cron_expression, timezone, after, dst):
         out.append(t)
         if len(out) >= count:
             break
@@ -227,20 +280,22 @@ def jitter_offset_s(schedule_id: str, jitter_s: float) -> float:
 
 
 @lru_cache(maxsize=65536)
-def _next_epoch_cached(expression: str, timezone: str, after_epoch: float) -> float:
+def _next_epoch_cached(expression: str, timezone: str, after_epoch: float, dst: str) -> float:
     spec = normalise(expression)
-    return float(_next_epoch(spec, get_timezone(timezone), _floor_s(after_epoch)))
+    return float(_next_epoch(spec, get_timezone(timezone), _floor_s(after_epoch), dst))
 
 
 def next_fire_epoch(
-    expression: str, timezone: str, after_epoch: float, jitter_s: float = 0.0
+    expression: str, timezone: str, after_epoch: float, jitter_s: float = 0.0, dst: str = ""
 ) -> float:
     """Next fire time (epoch seconds, jitter applied) strictly after ``after_epoch``.
 
     With jitter the cron time ``c`` fires at ``c + offset``; the cron time of a fire is
-    ``fire - offset``. Cached: many schedules share a cron.
+    ``fire - offset``. ``dst`` is the schedule's explicit DST policy (:func:`dst_policy`; ``""``:
+    the module's rule). Cached: many schedules share a cron.
     """
-    return _next_epoch_cached(expression, timezone, float(after_epoch) - jitter_s) + jitter_s
+    after = float(after_epoch) - jitter_s
+    return _next_epoch_cached(expression, timezone, after, dst) + jitter_s
 
 
 @dataclass(frozen=True)
@@ -261,6 +316,7 @@ def plan_due(
     grace_s: float,
     jitter_s: float = 0.0,
     max_fires: int = 1000,
+    dst: str = "",
 ) -> MisfirePlan:
     """Decide, at ``now``, what to do with the fires from ``due_fire`` up to ``now``.
 
@@ -274,7 +330,7 @@ def plan_due(
     t = due_fire
     while t <= now and len(fires) < max_fires:
         fires.append(t)
-        t = next_fire_epoch(expression, timezone, t, jitter_s)
+        t = next_fire_epoch(expression, timezone, t, jitter_s, dst)
     next_fire = t
     # Fires beyond max_fires are still due: a later call sees them (and the coalesced run).
     truncated = next_fire <= now

@@ -164,3 +164,68 @@ def _first_instant(tz: tzinfo, w: int) -> int:
 def as_aware(t: int | float, tz: tzinfo) -> datetime:
     """Instant ``t`` as an aware datetime in ``tz`` (``fold`` set on a repeated wall time)."""
     return datetime.fromtimestamp(t, UTC).astimezone(tz)
+
+
+def next_by_policy(match: WallNext, tz: tzinfo, after: int, repeated: str, skipped: str) -> int:
+    """The first fire after ``after`` under an explicit policy for changed wall times.
+
+    ``repeated`` (a wall time the fall-back makes happen twice): ``first`` or ``last`` of its
+    two instants, or ``none`` (it does not fire). ``skipped`` (a wall time the spring-forward
+    jumps over): ``shift`` to the first instant after the gap (several make one run), or
+    ``skip``. Each matching wall time fires at most once, so fire times follow wall times in
+    order and a whole repeated or skipped stretch is passed over in one step.
+    """
+    local = datetime.fromtimestamp(after, tz)
+    from_wall = wall_s(local.replace(tzinfo=None))
+    stretch = _repeated_stretch(tz, after, local.fold)
+    if stretch is not None:
+        start_wall, end_wall, second_pass = stretch
+        if repeated == "none" or (repeated == "first" and second_pass):
+            from_wall = end_wall - 1  # nothing of the stretch is left to fire
+        elif repeated == "last" and not second_pass:
+            from_wall = start_wall - 1  # every wall time of it fires in the second pass, later
+    for _ in range(_MAX_STRETCHES):
+        w = wall_s(match(wall(from_wall)))
+        kind, first, second, tr = _classify(tz, w)
+        if kind == "once":
+            return first
+        if kind == "repeated":
+            if repeated == "first":
+                return first
+            if repeated == "last":
+                return second
+            from_wall = tr.at + tr.before - 1 if tr else w  # "none": past the stretch
+            continue
+        if skipped == "shift":
+            return first
+        from_wall = tr.at + tr.after - 1 if tr else w  # "skip": past the gap
+    raise ValueError("no fire time within the search horizon")
+
+
+def _repeated_stretch(tz: tzinfo, t: int, fold: int) -> tuple[int, int, bool] | None:
+    """(first wall second, end wall second, in its second pass) if ``t`` is in a repeated one."""
+    tr = last_transition(tz, t) if fold else next_transition(tz, t)
+    if tr is None or tr.before <= tr.after:
+        return None
+    start_wall, end_wall = tr.at + tr.after, tr.at + tr.before
+    if fold:
+        return start_wall, end_wall, True
+    if start_wall <= t + offset_at(tz, t) < end_wall and tr.at > t:
+        return start_wall, end_wall, False
+    return None
+
+
+def _classify(tz: tzinfo, w: int) -> tuple[str, int, int, Transition | None]:
+    """``once`` (its instant), ``repeated`` (both instants) or ``skipped`` (the gap's end)."""
+    naive = wall(w)
+    off0 = naive.replace(tzinfo=tz, fold=0).utcoffset()
+    off1 = naive.replace(tzinfo=tz, fold=1).utcoffset()
+    if off0 is None or off1 is None or off0 == off1:
+        t = w - (0 if off0 is None else off0 // timedelta(seconds=1))
+        return "once", t, t, None
+    a, b = sorted((w - off0 // timedelta(seconds=1), w - off1 // timedelta(seconds=1)))
+    tr = next_transition(tz, a)
+    if datetime.fromtimestamp(a, tz).replace(tzinfo=None) == naive:
+        return "repeated", a, b, tr
+    end = tr.at if tr is not None else b
+    return "skipped", end, end, tr
