@@ -48,7 +48,8 @@ def plan_claims(
     for (sid, score), row in zip(due, rows, strict=True):
         if deadline is not None and claims and time.monotonic() > deadline:
             break
-        cron, tz, jitter, misfire, version, tenant, status = row
+        cron, tz, jitter, misfire, version, tenant, status, *more = row
+        dst = (more[0] if more else None) or ""  # "" (or absent): the documented DST rule
         if cron is None or status != "active" or not tenant:
             # Deleted or paused meanwhile: the claim drops it unless it changed again.
             claims.append(DueClaim(sid, score, version or "", None))
@@ -66,6 +67,7 @@ def plan_claims(
                 grace_s,
                 offset,
                 max_fires=max_fires,
+                dst=dst,
             )
         except (TaskschedError, ValueError) as exc:
             log_event(

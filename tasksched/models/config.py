@@ -12,7 +12,7 @@ from pydantic import (
     model_validator,
 )
 
-from tasksched.cron import MisfirePolicy, get_timezone, normalise
+from tasksched.cron import MisfirePolicy, RepeatedDst, SkippedDst, get_timezone, normalise
 from tasksched.cron.compat import refuse_ambiguous
 from tasksched.errors import CronError
 from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_tenant_id
@@ -87,6 +87,10 @@ class AutonomousConfig(Model):
         description="seconds; None: the deployment's TASKSCHED_BEAT_DEFAULT_GRACE_S",
     )
     jitter_s: float = Field(default=0.0, ge=0, le=86400)
+    # Daylight saving: "auto" is the documented rule (docs/schedules.md); an explicit value
+    # makes each wall time fire at most once, the side not set being first / shift.
+    duplicate_dst: RepeatedDst = RepeatedDst.AUTO
+    missing_dst: SkippedDst = SkippedDst.AUTO
     concurrency_policy: ConcurrencyPolicy = ConcurrencyPolicy.SKIP
 
     @field_validator("training_schedule")

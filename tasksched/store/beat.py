@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tasksched.store import Store
 
 # Hash fields of a schedule that a tick reads for each due entry.
-TIMING_FIELDS = ("cron", "tz", "jitter_s", "misfire", "version", "tenant_id", "status")
+TIMING_FIELDS = ("cron", "tz", "jitter_s", "misfire", "version", "tenant_id", "status", "dst")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,10 @@ COUNTERS = (
 # Beat's timing fields (cron, tz, misfire) are always written; beat reads them as they are.
 DEFAULT_FIELDS = {"config": "{}"}
 # Config fields kept as their own hash fields (read by beat every tick), not in the JSON.
-_CONFIG_TIMING = ("training_schedule", "timezone", "jitter_s", "misfire_policy", "misfire_grace_s")
+_CONFIG_TIMING = (
+    "training_schedule", "timezone", "jitter_s", "misfire_policy", "misfire_grace_s",
+    "duplicate_dst", "missing_dst",
+)
 
 
 def new_schedule_id() -> str:
@@ -80,6 +83,8 @@ class ScheduleRecord:
         raw["timezone"] = h.get("tz", "UTC")
         if h.get("jitter_s"):
             raw["jitter_s"] = float(h["jitter_s"])
+        if h.get("dst"):
+            raw["duplicate_dst"], _, raw["missing_dst"] = h["dst"].partition(":")
         if policy:
             raw["misfire_policy"] = policy
         if grace:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tasksched.cron import jitter_offset_s, next_fire_epoch
+from tasksched.cron import dst_policy, jitter_offset_s, next_fire_epoch
 from tasksched.cron.compat import read as read_cron
 from tasksched.errors import ConflictError, NotFoundError, ValidationError
 from tasksched.models import (
@@ -58,6 +58,7 @@ class ScheduleStore:
             "cron": spec.cron_expression,
             "tz": cfg.timezone,
             "jitter_s": repr(cfg.jitter_s) if cfg.jitter_s else "",
+            "dst": dst_policy(cfg.duplicate_dst, cfg.missing_dst),
             # An empty grace is the deployment's default (TASKSCHED_BEAT_DEFAULT_GRACE_S).
             "misfire": f"{cfg.misfire_policy.value}:"
             + ("" if cfg.misfire_grace_s is None else repr(cfg.misfire_grace_s)),
@@ -93,7 +94,8 @@ class ScheduleStore:
         """The first fire time after ``now`` for a schedule (jitter applied)."""
         cfg = schedule.config
         offset = jitter_offset_s(sid, cfg.jitter_s)
-        return next_fire_epoch(schedule.cron_expression, cfg.timezone, now, offset)
+        dst = dst_policy(cfg.duplicate_dst, cfg.missing_dst)
+        return next_fire_epoch(schedule.cron_expression, cfg.timezone, now, offset, dst)
 
     # ---- create ---------------------------------------------------------------------------
     def create(
@@ -365,9 +367,11 @@ class ScheduleStore:
         if secrets_after != secrets_before:
             mapping.update(self._secret_fields(spec.config.notifications.secrets()))
         mapping["updated_at"] = repr(float(now))
+        cur_cfg = current.config
         timing_changed = (
             mapping["cron"] != current.cron_expression
             or mapping["tz"] != current.timezone
+            or mapping["dst"] != dst_policy(cur_cfg.duplicate_dst, cur_cfg.missing_dst)
             or float(mapping["jitter_s"] or 0) != current.config.jitter_s
         )
         due_action, nxt = "keep", ""

@@ -349,3 +349,18 @@ def test_stored_crons_lists_every_schedule_with_its_reading(store: Store) -> Non
     assert crons[a.id].reading == read("*/15 * * * *")
     assert crons[b.id].expression == "59/15 * * * *" and crons[b.id].reading is None
     assert [f.schedule_id for f in meaning_changes(crons.values())] == [b.id]
+
+
+def test_a_dst_policy_is_a_timing_field_and_moves_the_next_run(store: Store) -> None:
+    # New York, 1 November 2026: 01:30 happens at 05:30 and again at 06:30 UTC.
+    before = 1793510000.0  # 2026-11-01T03:13:20Z, 23:13 EDT the evening before
+    rec = store.schedules.create(
+        spec(cron="30 1 * * *", timezone="America/New_York"), now=before
+    )
+    key = store.keys.schedule(rec.id)
+    assert not store.redis.hget(key, "dst") and rec.next_run == 1793511000.0  # 05:30Z
+    rec = store.schedules.update(rec.id, {"config": {"duplicate_dst": "last"}}, now=before)
+    assert store.redis.hget(key, "dst") == "last:auto"
+    assert rec.next_run == 1793514600.0  # 06:30Z, the second 01:30
+    assert rec.config.duplicate_dst.value == "last" and rec.config.missing_dst.value == "auto"
+    assert "duplicate_dst" not in store.redis.hget(key, "config")  # stored once, as timing

@@ -363,3 +363,33 @@ def test_dst_day_dispatches_each_fire_once(
     gaps = {b - a for a, b in zip(fired[hourly], fired[hourly][1:], strict=False)}
     assert gaps == {3600.0}
     assert all(m["kwargs"]["trigger"] == "cron" for m in msgs)
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected_utc"),
+    [
+        ({"duplicate_dst": "first"}, ["2024-11-03T05:30:00"]),  # 01:30 EDT
+        ({"duplicate_dst": "last"}, ["2024-11-03T06:30:00"]),  # 01:30 EST
+        ({"duplicate_dst": "none"}, []),
+        ({}, ["2024-11-03T05:30:00"]),  # the rule: the first
+    ],
+    ids=["first", "last", "none", "rule"],
+)
+def test_a_schedules_dst_policy_reaches_beat(
+    real_store: Store,
+    make_ticker: TickerFactory,
+    redis_url: str,
+    policy: dict[str, str],
+    expected_utc: list[str],
+) -> None:
+    start = _utc("2024-11-03T04:00:00")  # New York's local midnight; 01:xx happens twice
+    before = start - 60
+    sid = make_schedule(real_store, cron="30 1 * * *", now=before, timezone="America/New_York",
+                        misfire_grace_s=3600.0, name="fixed", **policy)
+    rec = real_store.schedules.get(sid)
+    assert rec.config.duplicate_dst.value == policy.get("duplicate_dst", "auto")
+    clock = FakeClock(before)
+    d = make_ticker(clock=clock)
+    _sweep(d, clock, before, start + 25 * 3600 - 1)
+    fired = sorted(m["kwargs"]["fire_time"] for m in broker_messages(redis_url))
+    assert fired == [_utc(s) for s in expected_utc]
