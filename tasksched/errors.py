@@ -36,6 +36,11 @@ class ValidationError(TaskschedError, ValueError):
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
             field = ".".join(p for p in (prefix, loc) if p)
+            sub = str((err.get("ctx") or {}).get("subpath") or "")
+            if sub:
+                field = f"{field}{sub}" if sub.startswith("[") else ".".join(
+                    p for p in (field, sub) if p
+                )
             msg = str(err.get("msg", "invalid value"))
             msg = msg.removeprefix("Value error, ")
             errors.append({"field": field, "message": msg})

@@ -294,6 +294,16 @@ class SchedulerManager:
         """Validate a document from :meth:`export_schedules`, then write all of it or nothing."""
         return import_document(self.store, document, replace=replace, tenant_id=tenant_id)
 
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every stored secret under ``TASKSCHED_SECRET_KEY``, all or nothing.
+
+        The old key must be in ``TASKSCHED_SECRET_KEY_PREVIOUS``. Returns how many schedules'
+        secrets were re-encrypted.
+        """
+        from tasksched.store.secrets import rotate
+
+        return rotate(self.store)
+
     # ---- cron -----------------------------------------------------------------------------
     @staticmethod
     def preview_cron(

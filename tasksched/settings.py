@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     result_backend: str = ""  # empty: no result backend (run records live in the store)
     key_prefix: str = "tasksched"
     secret_key: str = Field(default="", repr=False)
+    # the key being replaced: still decrypts while `tasksched secrets rotate` runs
+    secret_key_previous: str = Field(default="", repr=False)
     training_queue: str = "training"
     notifications_queue: str = "notifications"
     # beat
@@ -78,7 +80,8 @@ class Settings(BaseSettings):
     worker_max_memory_mb: float = 0.0  # 0: no worker-level cap
     worker_max_cpu_percent: float = 0.0  # 0: no worker-level cap
     worker_cpu_sample_s: float = 1.0
-    learner: str = ""  # default learner import path, "module:attribute"
+    learner: str = "demo"  # the registered learner of schedules that name none
+    learners: str = ""  # the deployment's own learners: "name=module:attribute,..."
     run_lock_ttl_s: float = 30.0
     max_training_time_s: int = 4 * 3600  # the longest any schedule may allow
     visibility_timeout_s: int = 0  # 0: max_training_time_s + 600
@@ -88,7 +91,11 @@ class Settings(BaseSettings):
     # seconds between a worker's heartbeats (and its sweeps for lost runs)
     worker_heartbeat_s: float = 5.0
     # notifications
-    webhook_allow_private: bool = False
+    # outbound connections a tenant's config causes (webhooks, SMTP): private targets refused
+    allow_private_targets: bool = False
+    webhook_allow_private: bool = False  # the old name of allow_private_targets (webhooks only)
+    smtp_allowed_hosts: str = ""  # SMTP relays allowed on private addresses: "host,host"
+    smtp_allow_plaintext_login: bool = False  # SMTP login without TLS
     notify_max_retries: int = 5
     notify_backoff_s: float = 2.0
     notify_backoff_max_s: float = 300.0
@@ -99,6 +106,7 @@ class Settings(BaseSettings):
     api_keys: str = Field(default="", repr=False)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # embedded run
     state_dir: str = Field(default_factory=_state_dir_default)
 
@@ -123,6 +131,18 @@ class Settings(BaseSettings):
         return self.broker_url or self.redis_url
 
     @property
+    def webhook_private_allowed(self) -> bool:
+        """Webhooks may go to private addresses (the new setting or its old name)."""
+        return self.allow_private_targets or self.webhook_allow_private
+
+    @property
+    def smtp_allowed_host_set(self) -> frozenset[str]:
+        """``TASKSCHED_SMTP_ALLOWED_HOSTS`` as lower-case names."""
+        return frozenset(
+            h.strip().lower().rstrip(".") for h in self.smtp_allowed_hosts.split(",") if h.strip()
+        )
+
+    @property
     def effective_visibility_timeout_s(self) -> int:
         """Broker visibility timeout: longer than the longest allowed training."""
         return self.visibility_timeout_s or self.max_training_time_s + 600
@@ -144,6 +164,29 @@ class Settings(BaseSettings):
                 return cls()
             except pydantic.ValidationError as exc:
                 raise _variable_error(exc, source) from None
+
+
+def check_api_bind(settings: Settings, host: str) -> None:
+    """Refuse to serve the API on a non-loopback ``host`` when no API key is configured.
+
+    Without keys the API is keyless (everyone on loopback is admin): it must not listen where
+    other machines reach it. Raises ValidationError naming ``TASKSCHED_API_HOST``. Used by
+    ``tasksched api`` and ``python -m tasksched.api`` alike.
+    """
+    if settings.api_keys.strip() or host == "localhost":
+        return
+    try:
+        import ipaddress
+
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValidationError(
+            "TASKSCHED_API_HOST",
+            f"cannot listen on {host!r} without TASKSCHED_API_KEYS: with no keys the API "
+            "serves loopback only (use 127.0.0.1, or configure keys)",
+        )
 
 
 @contextmanager

@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tasksched.api import errors
 from tasksched.api.auth import KeyRing
 from tasksched.api.deps import PREFIX
+from tasksched.api.errors import AsciiJSONResponse
+from tasksched.api.gate import LOOPBACK_HOSTS, Gate
 from tasksched.api.routes import backup, cron, notifications, schedules, system, trigger
 from tasksched.api.schemas import ErrorResponse
 from tasksched.manager import SchedulerManager
@@ -69,12 +72,23 @@ def create_app(
         redoc_url=None,
         lifespan=lifespan,
         responses=_ERRORS,
+        default_response_class=AsciiJSONResponse,
     )
     app.state.settings = settings
     app.state.keys = keys
     # A request answers 503 within a second when Redis is gone, not after ~30 s of retries.
     app.state.manager = manager or SchedulerManager(settings=settings, redis_retries=3)
     errors.install(app)
+    public = frozenset(
+        {"/healthz", f"{PREFIX}/healthz", f"{PREFIX}/docs", f"{PREFIX}/openapi.json",
+         f"{PREFIX}/docs/oauth2-redirect"}
+    )  # fmt: skip
+    # Added last = outermost: the Host check, then size and key before any body is read.
+    app.add_middleware(
+        Gate, keys=keys, max_body_bytes=settings.api_max_body_bytes, public_paths=public
+    )
+    if keys.open:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_HOSTS))
     api = APIRouter(prefix=PREFIX)
     for module in (schedules, trigger, system, cron, notifications, backup):
         api.include_router(module.router)

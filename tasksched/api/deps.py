@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tasksched.api.auth import KeyRing, Principal, is_loopback
+from tasksched.api.auth import KeyRing, Principal
 from tasksched.api.errors import ApiError
+from tasksched.api.gate import OPEN, Refusal, identify
 from tasksched.errors import ValidationError
 from tasksched.manager import SchedulerManager
 from tasksched.models import validate_tenant_id
@@ -19,8 +20,7 @@ PREFIX = "/api/scheduler"
 
 bearer = HTTPBearer(auto_error=False, description="an API key from TASKSCHED_API_KEYS")
 
-OPEN = Principal(None, "open")
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tasksched"'}
+__all__ = ["OPEN", "PREFIX", "Admin", "Caller", "Manager", "authenticate", "tenant_scope"]
 
 
 async def get_manager(request: Request) -> SchedulerManager:
@@ -33,32 +33,20 @@ async def authenticate(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>``; 401 when missing or wrong.
+    """The caller: checked by the gate (:mod:`tasksched.api.gate`) before the body was read.
 
-    In open mode (no keys configured) only loopback clients are served, as admin; a request
-    that came through a proxy (Forwarded / X-Forwarded-For) is refused, since behind a local
-    proxy every client would look like loopback.
+    ``credentials`` is declared for the OpenAPI document only. An app served without the
+    gate (never by :func:`~tasksched.api.app.create_app`) checks the headers here.
     """
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal):
+        return principal
     keys: KeyRing = request.app.state.keys
-    if keys.open:
-        client = request.client.host if request.client else None
-        proxied = "forwarded" in request.headers or "x-forwarded-for" in request.headers
-        if not is_loopback(client) or proxied:
-            raise ApiError(
-                403,
-                "forbidden",
-                "no API keys are configured (TASKSCHED_API_KEYS): only direct loopback "
-                "clients are served",
-            )
-        return OPEN
-    if credentials is None:
-        raise ApiError(
-            401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'",
-            "Authorization", _CHALLENGE,
-        )
-    principal = keys.lookup(credentials.credentials)
-    if principal is None:
-        raise ApiError(401, "unauthorized", "invalid API key", "Authorization", _CHALLENGE)
+    client = request.client.host if request.client else None
+    try:
+        principal = identify(keys, request.headers, client)
+    except Refusal as exc:
+        raise ApiError(exc.status, exc.type, exc.message, exc.field, exc.headers or None) from None
     request.state.key_id = principal.key_id
     return principal
 

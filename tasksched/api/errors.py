@@ -6,6 +6,7 @@ tasksched's ``ValidationError`` all name the offending field.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -42,6 +43,17 @@ _HTTP_TYPES = {
     422: "validation_error",
     503: "unavailable",
 }
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: whatever a string holds (even a value
+    stored before input was checked), the response can always be encoded."""
+
+    def render(self, content: Any) -> bytes:
+        """Compact JSON, ASCII only."""
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode("ascii")
 
 
 class ApiError(Exception):
@@ -82,7 +94,7 @@ def _respond(
     errors: Sequence[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(type_, message, field, errors), status, headers=headers)
+    return AsciiJSONResponse(error_body(type_, message, field, errors), status, headers=headers)
 
 
 def _loc(loc: Sequence[Any]) -> str:
@@ -102,7 +114,11 @@ def _pydantic_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        out.append({"field": _loc(err.get("loc", ())), "message": msg})
+        field = _loc(err.get("loc", ()))
+        sub = str((err.get("ctx") or {}).get("subpath") or "")
+        if sub:  # a rule that names a place inside the field (models.base.check_text)
+            field = field + sub if sub.startswith("[") else f"{field}.{sub}"
+        out.append({"field": field, "message": msg})
     return out
 
 

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 
-from tasksched.api.auth import KeyRing
-from tasksched.errors import ValidationError
-from tasksched.settings import Settings, get_settings
+from tasksched.settings import Settings, check_api_bind, get_settings
 
 log = logging.getLogger("tasksched.api")
 
 
 def check_bind(settings: Settings, host: str) -> None:
     """Raise ValidationError (``TASKSCHED_API_HOST``) for a non-loopback host without keys."""
-    if not KeyRing.from_setting(settings.api_keys).open:
-        return
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValidationError(
-            "TASKSCHED_API_HOST",
-            f"cannot listen on {host!r} without TASKSCHED_API_KEYS: with no keys the API "
-            "serves loopback only (use 127.0.0.1, or configure keys)",
-        )
+    check_api_bind(settings, host)
 
 
 def serve(

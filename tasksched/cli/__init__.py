@@ -7,7 +7,8 @@ Lists print tables; ``--json`` prints JSON.
 
 Commands live in :mod:`.schedule` (schedule ...), :mod:`.runs` (run), :mod:`.system` (status,
 health, start, stop), :mod:`.cron` (cron, doctor), :mod:`.backup` (export, import), :mod:`.notify`
-(test-notification, notifications, dead-letters) and :mod:`.up` (up, api).
+(test-notification, notifications, dead-letters), :mod:`.secrets` (secrets rotate) and
+:mod:`.up` (up, api).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tasksched.cli.cron import cron, doctor
 from tasksched.cli.notify import dead_letters, notifications, test_notification
 from tasksched.cli.runs import run
 from tasksched.cli.schedule import schedule
+from tasksched.cli.secrets import secrets
 from tasksched.cli.system import health, start, status, stop
 from tasksched.cli.up import api, up
 from tasksched.errors import TaskschedError
@@ -79,7 +81,7 @@ def cli(ctx: click.Context, redis_url: str | None) -> None:
 
 for command in (
     up, api, schedule, run, status, health, start, stop, cron, doctor, export, import_,
-    test_notification, notifications, dead_letters,
+    test_notification, notifications, dead_letters, secrets,
 ):  # fmt: skip
     cli.add_command(command)
 

@@ -83,6 +83,8 @@ def parse_json_arg(field: str, raw: str | None) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValidationError(field, f"invalid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise ValidationError(field, "invalid JSON: nested too deeply") from None
 
 
 def parse_json_object(field: str, raw: str | None) -> dict[str, Any] | None:

@@ -64,7 +64,7 @@ def _config_options(fn: Any) -> Any:
     options = [
         click.option("--tz", "tz", help="IANA timezone of the cron expression (default UTC)."),
         click.option("--safety-level", type=SAFETY_CHOICE, help="Safety preset."),
-        click.option("--learner", help="Learner import path 'module:attribute'."),
+        click.option("--learner", help="A registered learner's name (e.g. demo)."),
         click.option(
             "--notify",
             help="Notification channels, comma separated: "

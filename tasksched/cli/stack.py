@@ -41,7 +41,7 @@ DEMO_TENANT = "demo"
 DEMO_NAME = "digits every 10 s"
 # croniter reads a sixth field as seconds, LAST: this is every 10 seconds.
 DEMO_CRON = "* * * * * */10"
-DEMO_LEARNER = "tasksched.learners.demo:DemoLearner"
+DEMO_LEARNER = "demo"  # the registered name (entry point of tasksched itself)
 DEMO_CONFIG: dict[str, Any] = {
     "learner": DEMO_LEARNER,
     # The digits set is small: once every sample has "arrived", a data minimum above 0 would
@@ -87,18 +87,30 @@ def redis_server_binary() -> str:
     return path
 
 
-def ensure_secret_key(state_dir: Path) -> str:
-    """The Fernet key kept in ``<state_dir>/secret_key`` (mode 0600), made on first use."""
-    path = state_dir / "secret_key"
+def _read_or_make(path: Path, make: Callable[[], str]) -> str:
     if path.exists():
-        key = path.read_text(encoding="utf-8").strip()
-        if key:
-            return key
-    key = Fernet.generate_key().decode()
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    value = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
-    return key
+        fh.write(value + "\n")
+    return value
+
+
+def ensure_api_key(state_dir: Path) -> str:
+    """The admin API key kept in ``<state_dir>/api_key`` (mode 0600), made on first use.
+
+    ``tasksched up`` serves its API with this key (``TASKSCHED_API_KEYS=<key>=*``), so the
+    API is never keyless, even on loopback; ``up.env`` exports it as ``TASKSCHED_API_KEY``.
+    """
+    return _read_or_make(state_dir / "api_key", lambda: "tsk_" + secrets.token_urlsafe(32))
+
+
+def ensure_secret_key(state_dir: Path) -> str:
+    """The Fernet key kept in ``<state_dir>/secret_key`` (mode 0600), made on first use."""
+    return _read_or_make(state_dir / "secret_key", lambda: Fernet.generate_key().decode())
 
 
 class Child:
@@ -224,6 +236,7 @@ class Stack:
         self.redis_url = ""
         self.api_url = ""
         self.env: dict[str, str] = {}
+        self.api_key = ""
         self.manager: SchedulerManager | None = None
         self.demo_schedule_id: str | None = None
         self._lock_fh: IO[str] | None = None
@@ -243,6 +256,7 @@ class Stack:
         if not port or not port_is_free(self.options.api_host, port):
             port = free_port(self.options.api_host)
         self.api_url = f"http://{self.options.api_host}:{port}"
+        self.api_key = os.environ.get("TASKSCHED_API_KEY") or ensure_api_key(self.state_dir)
         self.env = self._child_env(secret_key, port)
         settings = Settings.from_env(self.env)
         self.manager = SchedulerManager(settings=settings)
@@ -324,7 +338,9 @@ class Stack:
             {
                 "TASKSCHED_REDIS_URL": self.redis_url,
                 "TASKSCHED_SECRET_KEY": secret_key,
-                "TASKSCHED_WEBHOOK_ALLOW_PRIVATE": "1",
+                # One developer's machine: local webhook receivers and SMTP relays are fine.
+                "TASKSCHED_ALLOW_PRIVATE_TARGETS": "1",
+                "TASKSCHED_API_KEYS": f"{self.api_key}=*",
                 "TASKSCHED_STATE_DIR": str(self.state_dir),
                 "TASKSCHED_API_HOST": self.options.api_host,
                 "TASKSCHED_API_PORT": str(api_port),
@@ -339,9 +355,15 @@ class Stack:
         path = self.state_dir / "up.env"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for name in ("TASKSCHED_REDIS_URL", "TASKSCHED_SECRET_KEY", "TASKSCHED_STATE_DIR"):
+            for name in ("TASKSCHED_REDIS_URL", "TASKSCHED_SECRET_KEY", "TASKSCHED_STATE_DIR",
+                         "TASKSCHED_API_KEYS"):  # fmt: skip
                 fh.write(f"export {name}='{self.env[name]}'\n")
+            # For clients of the API (curl, scripts): the admin key and where it listens.
+            fh.write(f"export TASKSCHED_API_KEY='{self.api_key}'\n")
+            fh.write(f"export TASKSCHED_API_URL='{self.api_url}/api/scheduler'\n")
         self.log(f"shell:  . {path}   (then e.g. `tasksched schedule list`)")
+        self.log('api key: admin key in $TASKSCHED_API_KEY (from up.env): curl -H '
+                 '"Authorization: Bearer $TASKSCHED_API_KEY" "$TASKSCHED_API_URL/status"')
 
     def _spawn(self, name: str, args: list[str], orphan_signal: int = signal.SIGTERM) -> Child:
         child = Child(

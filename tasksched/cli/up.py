@@ -14,7 +14,7 @@ import click
 
 from tasksched.cli.format import run_line
 from tasksched.cli.stack import DEMO_CRON, DEMO_LEARNER, Stack, StackError, UpOptions
-from tasksched.settings import get_settings
+from tasksched.settings import check_api_bind, get_settings
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -92,7 +92,7 @@ def up(
 def _demo_available() -> bool:
     missing = [
         name
-        for name in ("sklearn", DEMO_LEARNER.split(":")[0])
+        for name in ("sklearn", "tasksched.learners.demo")
         if not _importable(name)
     ]
     if missing:
@@ -123,9 +123,11 @@ def api(host: str | None, port: int | None, workers: int, log_level: str) -> Non
     settings = get_settings()
     if not _importable("tasksched.api.app"):
         raise click.ClickException("the REST API (tasksched.api.app) is not installed")
+    bind = host or settings.api_host
+    check_api_bind(settings, bind)  # keyless: loopback only (ValidationError, exit 2)
     uvicorn.run(
         "tasksched.api.app:app",
-        host=host or settings.api_host,
+        host=bind,
         port=settings.api_port if port is None else port,
         workers=workers,
         log_level=log_level,

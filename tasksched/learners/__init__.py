@@ -1,12 +1,12 @@
-"""Learners: the protocol (:mod:`tasksched.learners.base`) and the demo learner."""
+"""Learners: the protocol and loader (:mod:`tasksched.learners.base`) and the demo learner."""
 
 from tasksched.learners.base import (
     DEFAULT_LEARNER,
     Learner,
     RunContext,
     TrainingStopped,
+    learner_target,
     load_learner,
-    resolve_learner_path,
 )
 
 __all__ = [
@@ -14,6 +14,6 @@ __all__ = [
     "Learner",
     "RunContext",
     "TrainingStopped",
+    "learner_target",
     "load_learner",
-    "resolve_learner_path",
 ]

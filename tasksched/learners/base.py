@@ -12,8 +12,11 @@ A learner is what a schedule trains. The worker calls it in this order (see
 5. ``promote(ctx, candidate)`` - make the candidate the current model (in the worker), or
 6. ``restore(ctx, backup)`` - put the backup back (rejection, failure, stop) (in the worker).
 
-Learners are chosen by import path ``module:attribute``; the attribute is a class (or any
-callable) taking the schedule's ``learner_options`` dict and returning the learner.
+Learners are registered by the operator under a name (the entry-point group
+``tasksched.learners``, or ``TASKSCHED_LEARNERS``: see :mod:`tasksched.plugins`); a schedule
+names one. The registered target ``module:attribute`` is a class (or any callable) taking the
+schedule's ``learner_options`` dict and returning the learner. Nothing a schedule stores is
+ever imported: :func:`learner_target` maps a name to the operator's target, or refuses it.
 """
 
 from __future__ import annotations
@@ -26,17 +29,19 @@ from typing import Any, Protocol, runtime_checkable
 
 from tasksched.errors import LearnerError
 from tasksched.gates import Evaluation
+from tasksched.plugins import registered_learners, unknown_learner
 
 __all__ = [
     "DEFAULT_LEARNER",
     "Learner",
     "RunContext",
     "TrainingStopped",
+    "learner_target",
     "load_learner",
-    "resolve_learner_path",
+    "model_dir",
 ]
 
-DEFAULT_LEARNER = "tasksched.learners.demo:DemoLearner"
+DEFAULT_LEARNER = "demo"  # the registered name of the demo learner
 
 
 class TrainingStopped(BaseException):
@@ -101,9 +106,26 @@ class Learner(Protocol):
 _METHODS = ("count_available_data", "backup", "train", "evaluate", "promote", "restore")
 
 
-def resolve_learner_path(schedule_learner: str | None, worker_default: str) -> str:
-    """The learner of a run: the schedule's, else the worker's default, else the demo learner."""
-    return schedule_learner or worker_default or DEFAULT_LEARNER
+def model_dir(state_dir: str, tenant_id: str, schedule_id: str) -> Path:
+    """A schedule's model directory: ``<state_dir>/models/<tenant>/<schedule>``.
+
+    Both ids are validated names (no ``/``, no leading ``.``), so the path stays inside the
+    tenant's own directory; it is derived, never taken from a schedule's options.
+    """
+    return Path(state_dir) / "models" / tenant_id / schedule_id
+
+
+def learner_target(name: str, learners_setting: str = "") -> str:
+    """The operator's ``module:attribute`` for the registered learner ``name``.
+
+    Raises LearnerError (naming the registered learners) when ``name`` is not registered on
+    this host, an import path included: a schedule never chooses what is imported.
+    """
+    registered = registered_learners(learners_setting)
+    target = registered.get(name)
+    if target is None:
+        raise LearnerError(unknown_learner(name, registered))
+    return target
 
 
 def _import(path: str) -> Any:
@@ -127,7 +149,11 @@ def _import(path: str) -> Any:
 
 
 def load_learner(path: str, options: Mapping[str, Any] | None = None) -> Learner:
-    """Import ``module:attribute``, build it with ``options``; LearnerError with a clear reason."""
+    """Import the registered target ``module:attribute``, build it with ``options``.
+
+    ``path`` comes from the operator's registry (:func:`learner_target`), never from a
+    schedule. Raises LearnerError with a clear reason.
+    """
     factory = _import(path)
     if not callable(factory):
         raise LearnerError(f"learner {path!r} is not a class or factory")

@@ -8,15 +8,15 @@ Install with ``pip install tasksched[demo]``. Import path ``tasksched.learners.d
   ``count_available_data`` reports the samples that arrived since the current model was trained.
 * **Training in place.** ``train`` writes the candidate over the live model file (as many
   training scripts do), so a rejected candidate is rolled back for real from the backup.
-* **Files** under ``model_dir`` (option, else ``<state_dir>/models/<tenant>/<schedule>``):
+* **Files** under the run's ``ctx.model_dir`` (``<state_dir>/models/<tenant>/<schedule>``):
   ``model.joblib`` + ``model.json`` (the live model), ``state.json`` (growth bookkeeping),
   ``candidate.json`` (the last candidate's facts), ``backups/<run_id>/`` (copies before
   training, the newest ``keep_backups`` kept).
 
 Options: ``model`` (``logreg`` | ``tree`` | ``dummy``), ``label_noise`` (fraction of training
 labels replaced at random: a way to make a worse model on purpose), ``initial_samples``,
-``growth_per_run``, ``growth_per_hour``, ``seed``, ``keep_backups``, ``train_delay_s``,
-``model_dir``.
+``growth_per_run``, ``growth_per_hour``, ``seed``, ``keep_backups``, ``train_delay_s``.
+The model directory is never an option: tasksched derives it from the tenant and schedule.
 
 ``count_available_data``, ``backup``, ``promote`` and ``restore`` use the standard library
 only, so a worker never imports scikit-learn; ``train`` and ``evaluate`` run in the training
@@ -77,13 +77,15 @@ class DemoLearner:
         self.seed = int(opts.get("seed", 0))
         self.keep_backups = max(int(opts.get("keep_backups", 5)), 1)
         self.train_delay_s = float(opts.get("train_delay_s", 0.0))
-        self.model_dir_option = opts.get("model_dir")
+        if "model_dir" in opts:
+            # A tenant's option must not choose where files go (another tenant's models).
+            raise ValueError("model_dir is not an option: the run's directory is ctx.model_dir")
         self._baseline: float | None = None
         self._test: tuple[Any, Any] | None = None
 
     # ---- files ---------------------------------------------------------------------------
     def _dir(self, ctx: RunContext) -> Path:
-        path = Path(self.model_dir_option) if self.model_dir_option else ctx.model_path
+        path = ctx.model_path
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -11,11 +11,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from tasksched.cron import MisfirePolicy, RepeatedDst, SkippedDst, get_timezone, normalise
 from tasksched.cron.compat import refuse_ambiguous
 from tasksched.errors import CronError
-from tasksched.models.base import LEARNER_RE, Model, validate_name, validate_tenant_id
+from tasksched.models.base import (
+    LEARNER_NAME_RE,
+    LEGACY_LEARNER_RE,
+    Model,
+    check_json_value,
+    validate_name,
+    validate_tenant_id,
+)
 from tasksched.models.enums import ConcurrencyPolicy
 from tasksched.models.notifications import NotificationConfig
 from tasksched.models.safety import SafetyControls
@@ -77,8 +85,16 @@ class AutonomousConfig(Model):
     backup_models: bool | None = None
     auto_rollback: bool | None = None
     notifications: NotificationConfig = Field(default_factory=lambda: NotificationConfig())
-    learner: str | None = Field(default=None, description="import path 'module:attribute'")
-    learner_options: dict[str, Any] = Field(default_factory=dict)
+    learner: str | None = Field(
+        default=None,
+        description="the name of a learner this deployment registered (None: the worker's "
+        "default, TASKSCHED_LEARNER)",
+    )
+    learner_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="plain JSON for the learner's constructor: at most 64 KiB, 8 levels, "
+        "1000 keys and items, strings of 8192 characters",
+    )
     misfire_policy: MisfirePolicy = MisfirePolicy.RUN_ONCE
     misfire_grace_s: float | None = Field(
         default=None,
@@ -110,9 +126,18 @@ class AutonomousConfig(Model):
     @field_validator("learner")
     @classmethod
     def _learner(cls, v: str | None) -> str | None:
-        if v is not None and not LEARNER_RE.match(v):
-            raise ValueError("must be an import path 'module:attribute'")
+        # Which names exist is the deployment's (checked where a schedule is written and
+        # where it runs); an old stored import path still reads, and is never imported.
+        if v is not None and not (LEARNER_NAME_RE.match(v) or LEGACY_LEARNER_RE.match(v)):
+            raise ValueError(
+                "must be the name of a registered learner (letters, digits, '_', '-', '.')"
+            )
         return v
+
+    @field_validator("learner_options")
+    @classmethod
+    def _options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_json_value(v)  # type: ignore[no-any-return]
 
     @field_validator(*[m[0] for m in MIRRORED_FIELDS])
     @classmethod
@@ -198,6 +223,19 @@ class ScheduleSpec(Model):
         return valid_new_cron(v, info)
 
     @model_validator(mode="after")
+    def _own_feed(self) -> ScheduleSpec:
+        # A schedule's feed entries go to its own tenant: naming another one would let a
+        # tenant write into (and push real entries out of) someone else's feed.
+        mem = self.config.notifications.memory_tenant_id
+        if mem is not None and mem != self.tenant_id:
+            raise PydanticCustomError(
+                "invalid_value",
+                "must be the schedule's own tenant ({tenant}) or left out",
+                {"subpath": "config.notifications.memory_tenant_id", "tenant": self.tenant_id},
+            )
+        return self
+
+    @model_validator(mode="after")
     def _cron_into_config(self) -> ScheduleSpec:
         # The schedule's cron is the one given here; the config's training_schedule follows it.
         if self.config.training_schedule != self.cron_expression:
@@ -235,6 +273,16 @@ class ScheduleSpec(Model):
         cron = check("cron_expression", refuse_ambiguous, cron_expression)
         if not isinstance(description, str) or len(description) > 2000:
             raise _VE("description", "must be a string of at most 2000 characters")
+        try:
+            description.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _VE("description", "must be valid Unicode (no lone surrogates)") from None
+        mem = config.notifications.memory_tenant_id
+        if mem is not None and mem != tenant:
+            raise _VE(
+                "config.notifications.memory_tenant_id",
+                f"must be the schedule's own tenant ({tenant}) or left out",
+            )
         if config.training_schedule != cron:
             key = (id(config), cron)
             cached = config_cache.get(key) if config_cache is not None else None

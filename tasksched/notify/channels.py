@@ -37,12 +37,17 @@ def deliver(
     if channel is NotificationType.EMAIL:
         from tasksched.notify import email
 
-        return email.send(payload, config, timeout_s=settings.smtp_timeout_s,
-                          ca_file=settings.smtp_ca_file or None)
+        return email.send(
+            payload, config, timeout_s=settings.smtp_timeout_s,
+            ca_file=settings.smtp_ca_file or None,
+            allow_private=settings.allow_private_targets,
+            allowed_hosts=settings.smtp_allowed_host_set,
+            allow_plaintext_login=settings.smtp_allow_plaintext_login,
+        )  # fmt: skip
     if channel is NotificationType.WEBHOOK:
         from tasksched.notify import webhook
 
-        return webhook.send(payload, config, allow_private=settings.webhook_allow_private,
+        return webhook.send(payload, config, allow_private=settings.webhook_private_allowed,
                             ca_file=settings.webhook_ca_file or None)
     if channel is NotificationType.MEMORY:
         from tasksched.notify import feed

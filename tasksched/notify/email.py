@@ -7,8 +7,11 @@
   ``TASKSCHED_SMTP_CA_FILE`` when set.
 * Login when ``email_username`` is set. One message to every recipient.
 
+* The host passes the outbound guard (:mod:`tasksched.notify.outbound`) and the connection
+  goes to the checked address; a login over plain SMTP is refused unless the operator allows it.
+
 Errors: connection problems, timeouts and 4xx replies are retryable; authentication
-failures, refused recipients, 5xx replies and certificate failures are not.
+failures, refused recipients, 5xx replies, certificate failures and refused targets are not.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from __future__ import annotations
 import html
 import json
 import smtplib
+import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -25,6 +29,7 @@ from typing import Any
 from tasksched.errors import NotificationError
 from tasksched.models import NotificationConfig
 from tasksched.notify.events import summary_line
+from tasksched.notify.outbound import check_address
 
 CHANNEL = "email"
 
@@ -114,25 +119,67 @@ def _mode(config: NotificationConfig) -> str:
     return "STARTTLS" if config.email_use_tls else "plain"
 
 
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP to the address the outbound guard checked; the name stays for TLS and EHLO."""
+
+    def __init__(self, address: str, **kwargs: Any):
+        self._address = address
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self._address, port), timeout, self.source_address)
+
+
+class _PinnedSMTPSSL(smtplib.SMTP_SSL):
+    """Implicit TLS to the checked address; the certificate is verified against the name."""
+
+    def __init__(self, address: str, **kwargs: Any):
+        self._address = address
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        raw = socket.create_connection((self._address, port), timeout, self.source_address)
+        return self.context.wrap_socket(raw, server_hostname=self._host)  # type: ignore[attr-defined]
+
+
 def send(
     payload: Mapping[str, Any],
     config: NotificationConfig,
     timeout_s: float = 30.0,
     ca_file: str | None = None,
+    allow_private: bool = False,
+    allowed_hosts: Collection[str] = (),
+    allow_plaintext_login: bool = False,
 ) -> str:
-    """Send the event by email; raises NotificationError (retryable or not)."""
+    """Send the event by email; raises NotificationError (retryable or not).
+
+    The host passes the outbound guard first (``allow_private``, ``allowed_hosts``: the
+    operator's ``TASKSCHED_ALLOW_PRIVATE_TARGETS`` and ``TASKSCHED_SMTP_ALLOWED_HOSTS``); a
+    login over plain SMTP is refused unless ``allow_plaintext_login``. Error texts tell what
+    failed, never what the server answered (no banners, no reply texts, no closed-versus-
+    filtered difference between ports).
+    """
     host = config.email_smtp_host
     if not host or not config.email_recipients:
         raise NotificationError(CHANNEL, "no SMTP host or no recipients", retryable=False)
     port = config.email_smtp_port
+    plain = not config.email_use_ssl and not config.email_use_tls
+    if plain and config.email_username and not allow_plaintext_login:
+        raise NotificationError(
+            CHANNEL,
+            "refusing to send a password over plain SMTP: use email_use_tls or email_use_ssl "
+            "(the operator may allow it: TASKSCHED_SMTP_ALLOW_PLAINTEXT_LOGIN)",
+            retryable=False,
+        )
+    address = check_address(CHANNEL, host, port, allow_private, allowed_hosts)
     msg = build_message(payload, config)
     try:
         ctx = tls_context(ca_file)
         client: smtplib.SMTP
         if config.email_use_ssl:
-            client = smtplib.SMTP_SSL(host, port, timeout=timeout_s, context=ctx)
+            client = _PinnedSMTPSSL(address, host=host, port=port, timeout=timeout_s, context=ctx)
         else:
-            client = smtplib.SMTP(host, port, timeout=timeout_s)
+            client = _PinnedSMTP(address, host=host, port=port, timeout=timeout_s)
         with client:
             client.ehlo()
             if config.email_use_tls and not config.email_use_ssl:
@@ -146,26 +193,26 @@ def send(
             refused = client.send_message(msg)
     except smtplib.SMTPAuthenticationError as exc:
         raise NotificationError(CHANNEL, f"login refused ({exc.smtp_code})", False) from None
-    except smtplib.SMTPNotSupportedError as exc:
-        raise NotificationError(CHANNEL, f"server does not support: {exc}", False) from None
+    except smtplib.SMTPNotSupportedError:
+        raise NotificationError(
+            CHANNEL, "the server does not support what the config asks (STARTTLS or AUTH)", False
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
         raise NotificationError(
             CHANNEL, f"every recipient refused: {sorted(exc.recipients)}", retryable=False
         ) from None
     except smtplib.SMTPResponseException as exc:
-        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) \
-            else str(exc.smtp_error)
         raise NotificationError(
-            CHANNEL, f"server replied {exc.smtp_code} {reply}", retryable=400 <= exc.smtp_code < 500
+            CHANNEL, f"server replied {exc.smtp_code}", retryable=400 <= exc.smtp_code < 500
         ) from None
     except ssl.SSLCertVerificationError as exc:
         raise NotificationError(
             CHANNEL, f"TLS certificate of {host} not trusted: {exc.verify_message}", False
         ) from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise NotificationError(
-            CHANNEL, f"cannot reach {host}:{port}: {type(exc).__name__}: {exc}"
-        ) from None
+    except (smtplib.SMTPException, OSError):
+        # Refused, reset, timed out or garbled: one message, so that a test send cannot tell
+        # a closed port from a filtered one or read a service's banner.
+        raise NotificationError(CHANNEL, f"cannot deliver via {host}:{port}") from None
     rejected = f", refused: {sorted(refused)}" if refused else ""
     return (
         f"sent to {len(config.email_recipients) - len(refused)} recipient(s) via "

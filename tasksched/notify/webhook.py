@@ -1,15 +1,16 @@
-"""The webhook channel: HTTP POST of the event as JSON, signed with HMAC-SHA256.
+"""The webhook channel: HTTP POST of the event as JSON, signed the Standard Webhooks way.
 
 * Body: the event payload as compact JSON with sorted keys (UTF-8).
 * Headers: the configured ones, then ``Content-Type: application/json``,
   ``X-Tasksched-Event``, ``X-Tasksched-Event-Id``, ``X-Tasksched-Timestamp`` (epoch seconds
-  of this attempt) and, when ``webhook_secret`` is set,
-  ``X-Tasksched-Signature: sha256=<hex HMAC-SHA256 of the raw body>``.
+  of this attempt) and, when ``webhook_secret`` is set, the Standard Webhooks headers
+  ``webhook-id`` (the event id), ``webhook-timestamp`` and ``webhook-signature``
+  (``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``, see :mod:`tasksched.webhooks`), plus
+  the deprecated body-only ``X-Tasksched-Signature: sha256=<hex>``.
 * 2xx is success; 429, 5xx and network errors are retryable (a ``Retry-After`` answer
   lengthens the next delay, up to the backoff cap); 3xx (redirects are not followed) and
-  other 4xx are not.
-* The host is resolved here and every address it resolves to must be public (not private,
-  loopback, link-local, multicast, reserved, ...) unless ``allow_private``; the request then
+  other 4xx are not. Error texts never echo the receiver's answer.
+* The host passes the outbound guard (:mod:`tasksched.notify.outbound`); the request then
   goes to the checked address (TLS still verifies the host name), so a DNS answer that
   changes between the check and the request cannot redirect it. Environment proxies are
   not used: a proxy would make the check meaningless.
@@ -19,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
-import socket
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -30,8 +29,10 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from tasksched import webhooks
 from tasksched.errors import NotificationError
 from tasksched.models import NotificationConfig
+from tasksched.notify.outbound import check_address
 
 CHANNEL = "webhook"
 SIGNATURE_HEADER = "X-Tasksched-Signature"
@@ -71,58 +72,13 @@ def body_bytes(payload: Mapping[str, Any]) -> bytes:
 
 
 def signature(body: bytes, secret: str) -> str:
-    """``sha256=<hex>``: the HMAC-SHA256 of the raw body under ``secret``."""
+    """``sha256=<hex>``: the old body-only HMAC (``X-Tasksched-Signature``, deprecated)."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify_signature(body: bytes, secret: str, header_value: str) -> bool:
-    """What a receiver does: recompute the signature and compare in constant time."""
-    return hmac.compare_digest(signature(body, secret), header_value or "")
-
-
-def forbidden_reason(address: str) -> str | None:
-    """Why a webhook must not go to ``address`` (an IP), or None when it is public."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for attr, label in (
-        ("is_loopback", "loopback"),
-        ("is_link_local", "link-local"),
-        ("is_multicast", "multicast"),
-        ("is_unspecified", "unspecified"),
-        ("is_reserved", "reserved"),
-        ("is_private", "private"),
-    ):
-        if getattr(ip, attr):
-            return label
-    return None if ip.is_global else "not globally routable"
-
-
-def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (in resolver order, without repeats)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise NotificationError(CHANNEL, f"cannot resolve {host}: {exc}") from None
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
 def pick_address(host: str, port: int, allow_private: bool) -> str:
-    """The address to connect to; refuses a host with any non-public address."""
-    addresses = resolve(host, port)
-    if not allow_private:
-        for addr in addresses:
-            reason = forbidden_reason(addr)
-            if reason:
-                raise NotificationError(
-                    CHANNEL,
-                    f"refusing {host}: it resolves to a {reason} address ({addr}); "
-                    "set TASKSCHED_WEBHOOK_ALLOW_PRIVATE=1 to allow it",
-                    retryable=False,
-                )
-    if not addresses:
-        raise NotificationError(CHANNEL, f"{host} resolves to no address")
-    return addresses[0]
+    """The address to connect to; refuses a host with any non-public address (see outbound)."""
+    return check_address(CHANNEL, host, port, allow_private)
 
 
 class PinnedAdapter(HTTPAdapter):
@@ -155,18 +111,22 @@ def build_headers(
     payload: Mapping[str, Any], config: NotificationConfig, body: bytes, now: float
 ) -> dict[str, str]:
     """The request headers: configured ones, then content type, ids, timestamp, signature."""
-    headers = dict(config.webhook_headers)
-    headers.update(
-        {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Tasksched-Event": str(payload.get("event")),
-            "X-Tasksched-Event-Id": str(payload.get("id")),
-            TIMESTAMP_HEADER: str(int(now)),
-        }
-    )
+    # Our own headers win over configured ones of the same name (case-insensitively), so a
+    # configured header can never pose as the signature or the event id.
+    ours = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Tasksched-Event": str(payload.get("event")),
+        "X-Tasksched-Event-Id": str(payload.get("id")),
+        TIMESTAMP_HEADER: str(int(now)),
+    }
     if config.webhook_secret is not None:
-        headers[SIGNATURE_HEADER] = signature(body, config.webhook_secret.get_secret_value())
+        secret = config.webhook_secret.get_secret_value()
+        ours.update(webhooks.signed_headers(secret, str(payload.get("id")), int(now), body))
+        ours[SIGNATURE_HEADER] = signature(body, secret)
+    taken = {k.lower() for k in ours}
+    headers = {k: v for k, v in config.webhook_headers.items() if k.lower() not in taken}
+    headers.update(ours)
     return headers
 
 
@@ -207,18 +167,18 @@ def send(
                 url, data=body, headers=headers, timeout=config.webhook_timeout,
                 allow_redirects=False, verify=ca_file or True,
             )
-        except requests.exceptions.SSLError as exc:
-            raise NotificationError(CHANNEL, f"TLS error with {safe}: {exc}", False) from None
-        except requests.RequestException as exc:
-            text = str(exc).replace(parts.query, "...") if parts.query else str(exc)
-            raise NotificationError(
-                CHANNEL, f"cannot reach {safe}: {type(exc).__name__}: {text[:300]}"
-            ) from None
+        except requests.exceptions.SSLError:
+            raise NotificationError(CHANNEL, f"TLS error with {safe}", False) from None
+        except requests.exceptions.Timeout:
+            raise NotificationError(CHANNEL, f"cannot reach {safe}: timed out") from None
+        except requests.RequestException:
+            # One message for refused, reset and unreachable: a report is no port scanner.
+            raise NotificationError(CHANNEL, f"cannot reach {safe}: connection failed") from None
         status = resp.status_code
-        snippet = " ".join(resp.text[:200].split())
         wait_s = retry_after_s(resp.headers.get("Retry-After"))
     if 200 <= status < 300:
         return f"HTTP {status} from {safe}"
     retryable = status == 429 or status >= 500
-    why = "redirects are not followed" if 300 <= status < 400 else snippet
-    raise WebhookError(f"HTTP {status} from {safe}: {why}", retryable, wait_s)
+    # The receiver's body is not echoed: a report must not relay what a server answered.
+    why = ": redirects are not followed" if 300 <= status < 400 else ""
+    raise WebhookError(f"HTTP {status} from {safe}{why}", retryable, wait_s)

@@ -46,7 +46,7 @@ class Store:
             connect(url) if redis_retries is None else connect(url, redis_retries)
         )
         self.keys = Keys(self.settings.key_prefix)
-        self.box = SecretBox(self.settings.secret_key)
+        self.box = SecretBox(self.settings.secret_key, self.settings.secret_key_previous)
         self.scripts = Scripts(self.redis)
 
     @cached_property

@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tasksched.errors import SecretDecryptError, SecretKeyMissingError, ValidationError
-from tasksched.models import ScheduleSpec, ScheduleStatus, utc_iso
+from tasksched.models import SCHEDULE_ID_RE, ScheduleSpec, ScheduleStatus, utc_iso
 
 if TYPE_CHECKING:
     from tasksched.store import Store
@@ -72,13 +72,23 @@ def import_document(
         if not isinstance(item, dict):
             raise ValidationError(where, "must be an object")
         sid = item.get("id")
-        if not isinstance(sid, str) or not sid:
-            raise ValidationError(f"{where}.id", "must be a non-empty string")
+        if not isinstance(sid, str) or not SCHEDULE_ID_RE.match(sid):
+            # The same rule as create: an id is part of Redis keys and of model directories.
+            raise ValidationError(
+                f"{where}.id", "must be 1-64 characters: letters, digits, '_' or '-'"
+            )
         if sid in seen:
             raise ValidationError(f"{where}.id", f"duplicate id {sid!r}")
         seen.add(sid)
         secrets_token = item.get("secrets")
-        config = dict(item.get("config") or {})
+        raw_config = item.get("config") or {}
+        if not isinstance(raw_config, dict):
+            raise ValidationError(f"{where}.config", "must be an object")
+        config = dict(raw_config)
+        if secrets_token and not isinstance(secrets_token, str):
+            raise ValidationError(f"{where}.secrets", "must be a string (an encrypted token)")
+        if secrets_token and not isinstance(config.get("notifications") or {}, dict):
+            raise ValidationError(f"{where}.config.notifications", "must be an object")
         if secrets_token:
             try:
                 secrets = store.box.decrypt(secrets_token)

@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from tasksched import safety
 from tasksched.errors import LearnerError
-from tasksched.learners.base import Learner, RunContext, load_learner, resolve_learner_path
+from tasksched.learners.base import (
+    Learner,
+    RunContext,
+    learner_target,
+    load_learner,
+    model_dir,
+)
 from tasksched.models import AutonomousConfig, ConcurrencyPolicy, RunStatus, SafetyControls
 from tasksched.resources import HostMonitor
 from tasksched.safety import Action, Decision
@@ -237,6 +242,12 @@ class PreRun:
             checks.append(d.as_dict())
             return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
         checks.append(d.as_dict())
+        if record.tenant_id != msg.tenant_id:
+            # The stored schedule says whose run this is; a message naming another tenant is
+            # refused, never trained under the wrong tenant's name or directories.
+            reason = "refused: the message names another tenant than the schedule's"
+            checks.append({"check": "tenant", "ok": False, "detail": reason})
+            return self.end(msg, token, RunStatus.SKIPPED, reason, record, "tenant", checks=checks)
         controls = record.config.safety_controls
         d = safety.check_cooldown(
             record.counters.get("consecutive_failures", 0),
@@ -263,7 +274,16 @@ class PreRun:
             return self._defer_or_skip(msg, token, d, record, checks)
         checks.append(d.as_dict())
         cfg = record.config
-        learner_path = resolve_learner_path(cfg.learner, self.settings.learner)
+        name = cfg.learner or self.settings.learner
+        try:
+            # Only the operator's registry is imported, never a path a schedule stored.
+            learner_path = learner_target(name, self.settings.learners)
+        except LearnerError as exc:
+            checks.append({"check": "learner", "ok": False, "detail": str(exc)})
+            return self.end(
+                msg, token, RunStatus.SKIPPED, f"learner {exc}", record, "learner",
+                checks=checks, learner=name,
+            )
         try:
             learner = load_learner(learner_path, cfg.learner_options)
         except LearnerError as exc:
@@ -273,13 +293,11 @@ class PreRun:
                 checks=checks, learner=learner_path, error=str(exc),
             )
         ctx = RunContext(
-            tenant_id=msg.tenant_id,
-            schedule_id=msg.schedule_id,
+            tenant_id=record.tenant_id,
+            schedule_id=record.id,
             run_id=msg.run_id,
-            model_dir=str(
-                cfg.learner_options.get("model_dir")
-                or Path(self.settings.state_dir) / "models" / msg.tenant_id / msg.schedule_id
-            ),
+            # Derived, never an option: a tenant's run writes under its own directory only.
+            model_dir=str(model_dir(self.settings.state_dir, record.tenant_id, record.id)),
             options=dict(cfg.learner_options),
             forced=forced,
         )

@@ -43,15 +43,31 @@ def stop(admin: Admin, manager: Manager) -> dict[str, Any]:
 def status(caller: Caller, manager: Manager) -> dict[str, Any]:
     """Switch, beat leader and lag, workers online with readings, schedules, queue depths.
 
-    A tenant key sees the same document with worker readings limited to host figures.
+    A tenant key sees its own tenant only: the switch, whether beat leads and how late it
+    is, worker host figures, and its own schedules by status; no queue depths, no global
+    run counters, no beat tokens or leader ids, no other tenant's totals.
     """
     doc = manager.system_status()
-    if not caller.is_admin:
-        for w in doc["workers"]:
-            readings = w.get("readings")
-            if isinstance(readings, dict):
-                w["readings"] = {k: readings[k] for k in _TENANT_WORKER_FIELDS if k in readings}
-    return doc
+    if caller.is_admin:
+        return doc
+    for w in doc["workers"]:
+        readings = w.get("readings")
+        if isinstance(readings, dict):
+            w["readings"] = {k: readings[k] for k in _TENANT_WORKER_FIELDS if k in readings}
+    beat = doc["beat"]
+    mine = manager.list_schedules(caller.tenant_id)
+    active = sum(1 for s in mine if s["status"] == "active")
+    return {
+        "enabled": doc["enabled"],
+        "changed_at": doc["changed_at"],
+        "time": doc["time"],
+        "tenant_id": caller.tenant_id,
+        "beat": {k: beat[k] for k in ("leader_present", "last_tick", "last_tick_age_s", "lag_s")},
+        "workers": doc["workers"],
+        "workers_online": doc["workers_online"],
+        "schedules": {"active": active, "paused": len(mine) - active, "total": len(mine)},
+        "queues": {},
+    }
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
