@@ -13,7 +13,7 @@ def test_create_prints_the_id_and_stores_every_flag(
 ) -> None:
     res = invoke(
         "schedule", "create", "--tenant", "acme", "--name", "nightly", "--cron", "0 2 * * *",
-        "--tz", "Europe/Paris", "--safety-level", "strict", "--learner", "pkg.mod:Learner",
+        "--tz", "Europe/Paris", "--safety-level", "strict", "--learner", "demo",
         "--notify", "log,memory", "--misfire", "skip", "--jitter-s", "30",
         "--config", '{"quality_threshold": 0.95, "learner_options": {"n": 3}}',
     )  # fmt: skip
@@ -27,7 +27,7 @@ def test_create_prints_the_id_and_stores_every_flag(
     cfg = status["config"]
     assert cfg["safety_controls"]["level"] == "strict"
     assert cfg["quality_threshold"] == 0.95
-    assert cfg["learner"] == "pkg.mod:Learner"
+    assert cfg["learner"] == "demo"
     assert cfg["learner_options"] == {"n": 3}
     assert cfg["notifications"]["types"] == ["log", "memory"]
     assert cfg["misfire_policy"] == "skip"

@@ -62,3 +62,5 @@ def test_demo_learner_rejects_bad_options() -> None:
         DemoLearner({"model": "gpt"})
     with pytest.raises(ValueError, match="label_noise"):
         DemoLearner({"label_noise": 2})
+    with pytest.raises(ValueError, match="model_dir is not an option"):
+        DemoLearner({"model_dir": "/tmp/elsewhere"})  # a tenant never chooses the directory

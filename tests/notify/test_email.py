@@ -45,5 +45,26 @@ def parse(raw: bytes) -> email.message.EmailMessage:
 
 def test_unreachable_server_is_retryable() -> None:
     with pytest.raises(NotificationError) as err:
-        email_channel.send(payload(), config(free_port()), timeout_s=2)
-    assert err.value.retryable is True and "cannot reach" in str(err.value)
+        email_channel.send(payload(), config(free_port()), timeout_s=2, allow_private=True)
+    assert err.value.retryable is True and "cannot deliver via" in str(err.value)
+
+
+def test_a_loopback_relay_is_refused_unless_allowed_or_listed() -> None:
+    port = free_port()  # nothing listens: a refusal must come before any connection
+    with pytest.raises(NotificationError) as err:
+        email_channel.send(payload(), config(port), timeout_s=2)
+    assert err.value.retryable is False and "loopback" in str(err.value)
+    with pytest.raises(NotificationError) as err:  # listed: the guard lets it through
+        email_channel.send(payload(), config(port), timeout_s=2, allowed_hosts={"127.0.0.1"})
+    assert "cannot deliver via" in str(err.value)
+
+
+def test_a_password_over_plain_smtp_is_refused_before_connecting() -> None:
+    cfg = config(free_port(), email_username="u", email_password="pw-over-plain")
+    with pytest.raises(NotificationError) as err:
+        email_channel.send(payload(), cfg, timeout_s=2, allow_private=True)
+    assert err.value.retryable is False and "plain SMTP" in str(err.value)
+    with pytest.raises(NotificationError) as err:  # allowed by the operator: it tries
+        email_channel.send(payload(), cfg, timeout_s=2, allow_private=True,
+                           allow_plaintext_login=True)
+    assert "cannot deliver via" in str(err.value)

@@ -37,15 +37,11 @@ def test_server_down_is_retryable() -> None:
     assert "q-secret-123" not in str(err.value)
 
 
-@pytest.mark.parametrize(
-    ("address", "reason"),
-    [("8.8.8.8", None), ("2606:4700:4700::1111", None), ("127.0.0.5", "loopback"),
-     ("fe80::1", "link-local"), ("fc00::1", "private"), ("172.16.5.4", "private"),
-     ("240.0.0.1", "reserved"), ("ff02::1", "multicast"), ("::", "unspecified"),
-     ("100.64.0.1", "not globally routable")],
-)
-def test_forbidden_reason_table(address: str, reason: str | None) -> None:
-    assert webhook.forbidden_reason(address) == reason
+def test_a_loopback_receiver_is_refused_unless_allowed() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(NotificationError) as err:
+        webhook.send(payload(), config(url))
+    assert err.value.retryable is False and "loopback" in str(err.value)
 
 
 def test_body_is_the_signed_compact_json() -> None:

@@ -273,16 +273,18 @@ def test_headers_sent_back_masked_keep_their_stored_values(store: Store) -> None
     rec = store.schedules.create(spec(notifications=SECRET_NOTIF), now=NOW)
     shown = store.schedules.get(rec.id).status_dict()["config"]["notifications"]["webhook_headers"]
     assert shown == {"Authorization": "********"}
-    store.schedules.update(
-        rec.id,
-        {"config": {"notifications": {"webhook_headers": {**shown, "X-Team": "ml"}}}},
-    )
+    store.schedules.update(rec.id, {"config": {"notifications": {"webhook_headers": shown}}})
     full = store.schedules.config_with_secrets(store.schedules.get(rec.id))
-    assert full.notifications.webhook_headers == {
-        "Authorization": "Bearer tok-SECRET-1",
-        "X-Team": "ml",
-    }
+    assert full.notifications.webhook_headers == {"Authorization": "Bearer tok-SECRET-1"}
     before = dump(store)
+    with pytest.raises(ValidationError) as exc:  # masked and new mixed: 422, as documented
+        store.schedules.update(
+            rec.id,
+            {"config": {"notifications": {"webhook_headers": {**shown, "X-Team": "ml"}}}},
+        )
+    assert exc.value.field == "config.notifications.webhook_headers"
+    assert "mixes masked and new" in exc.value.message
+    assert dump(store) == before
     with pytest.raises(ValidationError) as exc:
         store.schedules.update(
             rec.id, {"config": {"notifications": {"webhook_headers": {"X-New": "********"}}}}

@@ -1,4 +1,4 @@
-"""The email channel against a real SMTP server (aiosmtpd) on loopback."""
+"""The email channel against a real SMTP server (aiosmtpd) on loopback (allowed explicitly)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.notify.test_email import RECIPIENTS, config, parse, payload
 
 def test_plain_smtp_delivers_to_every_recipient_with_text_and_html(smtp_factory: Any) -> None:
     server = smtp_factory(mode="plain")
-    detail = email_channel.send(payload(), config(server.port))
+    detail = email_channel.send(payload(), config(server.port), allow_private=True)
     assert "sent to 2 recipient(s)" in detail and "(plain)" in detail
     [got] = server.inbox.messages
     assert got["rcpt_tos"] == RECIPIENTS and got["tls"] is False
@@ -33,7 +33,7 @@ def test_starttls_with_login_and_private_ca(smtp_factory: Any, certs: Certs) -> 
     server = smtp_factory(certs, mode="starttls", auth=True)
     cfg = config(server.port, email_use_tls=True, email_username=SMTP_USER,
                  email_password=SMTP_PASSWORD)
-    detail = email_channel.send(payload(), cfg, ca_file=str(certs.ca_file))
+    detail = email_channel.send(payload(), cfg, ca_file=str(certs.ca_file), allow_private=True)
     assert "(STARTTLS)" in detail
     [got] = server.inbox.messages
     assert got["tls"] is True and got["login"] == SMTP_USER
@@ -44,7 +44,7 @@ def test_implicit_tls_with_login(smtp_factory: Any, certs: Certs) -> None:
     server = smtp_factory(certs, mode="ssl", auth=True)
     cfg = config(server.port, email_use_ssl=True, email_username=SMTP_USER,
                  email_password=SMTP_PASSWORD)
-    detail = email_channel.send(payload(), cfg, ca_file=str(certs.ca_file))
+    detail = email_channel.send(payload(), cfg, ca_file=str(certs.ca_file), allow_private=True)
     assert "(implicit TLS)" in detail
     [got] = server.inbox.messages
     assert got["login"] == SMTP_USER and len(got["rcpt_tos"]) == 2 and got["tls"] is True
@@ -53,7 +53,7 @@ def test_implicit_tls_with_login(smtp_factory: Any, certs: Certs) -> None:
 def test_untrusted_certificate_is_refused_without_retry(smtp_factory: Any, certs: Certs) -> None:
     server = smtp_factory(certs, mode="starttls")
     with pytest.raises(NotificationError) as err:
-        email_channel.send(payload(), config(server.port, email_use_tls=True))
+        email_channel.send(payload(), config(server.port, email_use_tls=True), allow_private=True)
     assert err.value.retryable is False and "not trusted" in str(err.value)
     assert server.inbox.messages == []
 
@@ -63,7 +63,7 @@ def test_wrong_password_is_not_retried_and_not_echoed(smtp_factory: Any, certs: 
     cfg = config(server.port, email_use_tls=True, email_username=SMTP_USER,
                  email_password="wrong-password-xyz")
     with pytest.raises(NotificationError) as err:
-        email_channel.send(payload(), cfg, ca_file=str(certs.ca_file))
+        email_channel.send(payload(), cfg, ca_file=str(certs.ca_file), allow_private=True)
     assert err.value.retryable is False and "login refused" in str(err.value)
     assert "wrong-password-xyz" not in str(err.value)
     assert server.inbox.messages == []
@@ -72,6 +72,6 @@ def test_wrong_password_is_not_retried_and_not_echoed(smtp_factory: Any, certs: 
 def test_starttls_required_but_not_offered_is_an_error(smtp_factory: Any) -> None:
     server = smtp_factory(mode="plain")
     with pytest.raises(NotificationError) as err:
-        email_channel.send(payload(), config(server.port, email_use_tls=True))
+        email_channel.send(payload(), config(server.port, email_use_tls=True), allow_private=True)
     assert err.value.retryable is False and "STARTTLS" in str(err.value)
     assert server.inbox.messages == []
