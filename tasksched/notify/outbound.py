@@ -78,9 +78,10 @@ def forbidden_reason(address: str) -> str | None:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     inner = embedded_ipv4(ip)
     if inner is not None:
-        why = _reason(inner)
-        if why:
-            return f"{why} (an IPv4 address inside an IPv6 one)"
+        # The connection ends at the IPv4 address inside (mapped, or through a 6to4, NAT64
+        # or Teredo relay): that address is the one judged.
+        why = _reason(inner) or (None if inner.is_global else "not globally routable")
+        return f"{why} (an IPv4 address inside an IPv6 one)" if why else None
     why = _reason(ip)
     if why:
         return why

@@ -38,7 +38,7 @@ from tasksched.notify.outbound import OutboundRefused, check_address, forbidden_
         ("2002:7f00:1::", "loopback (an IPv4 address inside an IPv6 one)"),
         ("2002:a9fe:a9fe::1", "link-local (an IPv4 address inside an IPv6 one)"),
         ("64:ff9b::a00:1", "private (an IPv4 address inside an IPv6 one)"),
-        ("64:ff9b::808:808", "reserved"),  # NAT64 even of a public address (::/8)
+        ("64:ff9b::808:808", None),  # NAT64 of a public address
         ("::ffff:8.8.8.8", None),
         ("2002:808:808::1", None),  # 6to4 of a public address
         ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private (an IPv4 address inside an IPv6 one)"),
