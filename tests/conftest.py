@@ -16,7 +16,7 @@ from tasksched.cli.common import CliState
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings, reload_settings
 from tasksched.store import Store
-from tests.helpers import RedisServer
+from tests.helpers import TEST_LEARNERS, RedisServer
 
 TEST_SECRET_KEY = Fernet.generate_key().decode()
 
@@ -54,7 +54,7 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
     """Settings pointing at the real redis-server, with a secret key."""
-    return Settings(redis_url=redis_url, secret_key=TEST_SECRET_KEY)
+    return Settings(redis_url=redis_url, secret_key=TEST_SECRET_KEY, learners=TEST_LEARNERS)
 
 
 @pytest.fixture
@@ -71,7 +71,9 @@ def fake_store() -> Iterator[Store]:
     import fakeredis
 
     client = fakeredis.FakeRedis(decode_responses=True)
-    store = Store(redis_client=client, settings=Settings(secret_key=TEST_SECRET_KEY))
+    store = Store(
+        redis_client=client, settings=Settings(secret_key=TEST_SECRET_KEY, learners=TEST_LEARNERS)
+    )
     yield store
     client.close()
 

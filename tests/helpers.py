@@ -16,6 +16,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# The tests' own learners, registered the documented way (TASKSCHED_LEARNERS).
+TEST_LEARNERS = "scripted=tests.learners.scripted:Scripted"
 
 
 def free_port() -> int:
@@ -101,6 +103,7 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    env["TASKSCHED_LEARNERS"] = TEST_LEARNERS
     env.update(extra)
     return env
 

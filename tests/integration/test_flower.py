@@ -51,7 +51,7 @@ def test_flower_shows_a_finished_training_task(tmp_path: Path, redis_url: str) -
         sid = mgr.create_training_schedule(
             "acme", "flower demo", "0 3 * * *",
             {
-                "learner": "tasksched.learners.demo:DemoLearner",
+                "learner": "demo",
                 "learner_options": {"model": "dummy", "initial_samples": 300},
                 "safety_controls": {"level": "permissive", "max_cpu_usage_percent": 100},
                 "notifications": {

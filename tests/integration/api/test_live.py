@@ -48,8 +48,8 @@ def test_status_runs_and_metrics_of_a_live_system(
         readings = status["workers"][0]["readings"]
         assert readings["memory_total_mb"] > 0 and "training" in readings["queues"]
         config = {
-            "learner": "tasksched.learners.demo:DemoLearner",
-            "learner_options": {"model_dir": str(tmp_path / "model"), "initial_samples": 600,
+            "learner": "demo",
+            "learner_options": {"initial_samples": 600,
                                 "growth_per_hour": 0},
             "safety_controls": {"max_cpu_usage_percent": 100, "max_memory_usage_mb": 4000},
         }

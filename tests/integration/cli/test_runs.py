@@ -14,7 +14,7 @@ from tests.conftest import TEST_SECRET_KEY, Invoke
 from tests.helpers import Proc, child_env, wait_for
 
 DEMO = {
-    "learner": "tasksched.learners.demo:DemoLearner",
+    "learner": "demo",
     "learner_options": {"model": "tree", "initial_samples": 300},
     # low bars: a tree on 300 digits passes them, the dummy model (about 0.1) does not
     "safety_controls": {"level": "permissive", "max_cpu_usage_percent": 100,

@@ -24,13 +24,15 @@ from tasksched.tasks.prerun import RunMessage
 from tasksched.tasks.run_steps import RunPipeline
 from tests.helpers import wait_for
 
-SCRIPTED = "tests.learners.scripted:Scripted"
+SCRIPTED = "scripted"  # registered in TASKSCHED_LEARNERS (tests.helpers.TEST_LEARNERS)
 
 
 @pytest.fixture
 def wsettings(settings: Settings, tmp_path: Path) -> Settings:
     return settings.replace(
         state_dir=str(tmp_path / "state"),
+        # An operator's registration whose module is missing on this host.
+        learners=f"{settings.learners},missing=tests.learners.missing_module:Learner",
         training_kill_grace_s=0.5,
         defer_backoff_s=0.2,
         run_lock_ttl_s=3.0,
@@ -195,7 +197,7 @@ def test_soft_time_limit_stops_cleanly_and_hard_limit_kills(rig: Rig) -> None:
 
 
 def test_learner_that_cannot_be_imported_fails_the_run_not_the_worker(rig: Rig) -> None:
-    sid = rig.schedule(learner="tests.learners.missing_module:Learner")
+    sid = rig.schedule(learner="missing")
     outcome, run = rig.run(sid)
     assert outcome.status is RunStatus.FAILED
     assert "cannot be imported: ModuleNotFoundError" in run["reason"]

@@ -27,10 +27,10 @@ from tasksched.models import RunStatus, RunTrigger
 from tasksched.settings import Settings, reload_settings
 from tasksched.store import Store, cron_run_id
 from tests.conftest import TEST_SECRET_KEY
-from tests.helpers import Proc, RedisServer, child_env, wait_for
+from tests.helpers import TEST_LEARNERS, Proc, RedisServer, child_env, wait_for
 
 pytestmark = pytest.mark.timeout(120)
-SCRIPTED = "tests.learners.scripted:Scripted"
+SCRIPTED = "scripted"  # registered in TASKSCHED_LEARNERS (tests.helpers.TEST_LEARNERS)
 
 
 class Cluster:
@@ -41,7 +41,8 @@ class Cluster:
         self.redis = RedisServer(root / "redis")
         self.redis.start()
         self.settings = Settings(
-            redis_url=self.redis.url, secret_key=TEST_SECRET_KEY, state_dir=str(root / "state")
+            redis_url=self.redis.url, secret_key=TEST_SECRET_KEY, state_dir=str(root / "state"),
+            learners=TEST_LEARNERS,
         )
         self.store = Store(settings=self.settings)
         self.manager = SchedulerManager(store=self.store)
@@ -278,18 +279,18 @@ def test_demo_learner_promotes_then_rejects_a_worse_model_and_rolls_back(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     cluster.ensure("big", max_memory_mb=8000)
-    model_dir = tmp_path / "demo"
-    options = {"model_dir": str(model_dir), "initial_samples": 600, "growth_per_hour": 0}
+    options = {"initial_samples": 600, "growth_per_hour": 0}
     sid = cluster.manager.create_training_schedule(
         "acme",
         "demo",
         "0 * * * *",
         {
-            "learner": "tasksched.learners.demo:DemoLearner",
+            "learner": "demo",
             "learner_options": options,
             "safety_controls": {"max_cpu_usage_percent": 100, "max_memory_usage_mb": 1500},
         },
     )
+    model_dir = Path(cluster.settings.state_dir) / "models" / "acme" / sid  # derived
     first = cluster.manager.trigger_training("acme", sid).wait(60)
     assert first["status"] == "succeeded", first["reason"]
     assert first["validation_score"] > 0.85 and first.get("baseline_score") is None
