@@ -66,7 +66,7 @@ def main() -> None:
     key = Fernet.generate_key().decode()
     sink, hits = http_sink()
     with redis_server() as url:
-        settings = Settings(redis_url=url, secret_key=key, webhook_allow_private=True)
+        settings = Settings(redis_url=url, secret_key=key, allow_private_targets=True)
         store = Store(settings=settings)
         cfg = AutonomousConfig.model_validate(
             {"notifications": {
@@ -101,7 +101,7 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
         env.update(
             TASKSCHED_REDIS_URL=url, TASKSCHED_SECRET_KEY=key,
-            TASKSCHED_WEBHOOK_ALLOW_PRIVATE="1", TASKSCHED_FEED_MAX="100000",
+            TASKSCHED_ALLOW_PRIVATE_TARGETS="1", TASKSCHED_FEED_MAX="100000",
         )
         log = tempfile.NamedTemporaryFile(prefix="bench-notify-worker-", suffix=".log")  # noqa: SIM115
         worker = subprocess.Popen(

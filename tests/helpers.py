@@ -103,7 +103,6 @@ def child_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
-    env["TASKSCHED_LEARNERS"] = TEST_LEARNERS
     env.update(extra)
     return env
 

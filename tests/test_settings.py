@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from pydantic_core import PydanticUndefined
 
 from tasksched.settings import Settings
@@ -28,3 +29,26 @@ def test_every_setting_is_documented_with_its_default() -> None:
 def test_no_documented_variable_is_stale() -> None:
     names = {"TASKSCHED_" + name.upper() for name in Settings.model_fields}
     assert set(ROWS) - names == set()
+
+
+def test_the_old_webhook_variable_still_allows_private_webhooks_only() -> None:
+    old = Settings.from_env({"TASKSCHED_WEBHOOK_ALLOW_PRIVATE": "1"})
+    assert old.webhook_private_allowed is True and old.allow_private_targets is False
+    new = Settings.from_env({"TASKSCHED_ALLOW_PRIVATE_TARGETS": "1"})
+    assert new.webhook_private_allowed is True and new.allow_private_targets is True
+    hosts = Settings.from_env({"TASKSCHED_SMTP_ALLOWED_HOSTS": " Relay.Corp.Example. ,mx2"})
+    assert hosts.smtp_allowed_host_set == {"relay.corp.example", "mx2"}
+
+
+def test_the_api_bind_rule_lives_below_api_and_cli() -> None:
+    from tasksched.errors import ValidationError
+    from tasksched.settings import check_api_bind
+
+    keyless = Settings()
+    for host in ("127.0.0.1", "::1", "[::1]", "localhost", "127.8.9.10"):
+        check_api_bind(keyless, host)
+    for host in ("0.0.0.0", "::", "192.168.1.5", "example.com"):
+        with pytest.raises(ValidationError) as err:
+            check_api_bind(keyless, host)
+        assert err.value.field == "TASKSCHED_API_HOST"
+    check_api_bind(Settings(api_keys="k=*"), "0.0.0.0")  # with keys: any address

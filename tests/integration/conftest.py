@@ -8,6 +8,7 @@ SMTP (aiosmtpd) and HTTP.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -52,7 +53,20 @@ def store(real_store: Store) -> Store:
 
 SMTP_USER = "mailer"
 SMTP_PASSWORD = "smtp-pw-Zq8!secret"
-WEBHOOK_SECRET = "whsec-Kd93-signing-secret"
+# The Standard Webhooks form: "whsec_" + base64 of the key bytes.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"Kd93-signing-secret-bytes-0123456789").decode()
+
+
+def independent_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
+    """The Standard Webhooks signature computed here, without tasksched or its library:
+    base64 HMAC-SHA256 over ``id.timestamp.body``, key = base64 after ``whsec_`` (else the
+    UTF-8 bytes), with the ``v1,`` prefix."""
+    key = (
+        base64.b64decode(secret[len("whsec_"):]) if secret.startswith("whsec_")
+        else secret.encode()
+    )
+    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
 HEADER_SECRET = "Bearer tok-7781-header-secret"
 
 
@@ -278,13 +292,12 @@ def start_hook(
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             valid = None
-            if hook.secret is not None:
-                expected = "sha256=" + hmac.new(
-                    hook.secret.encode(), body, hashlib.sha256
-                ).hexdigest()
-                valid = hmac.compare_digest(
-                    expected, self.headers.get("X-Tasksched-Signature", "")
+            if hook.secret is not None:  # the receiver checks the Standard Webhooks signature
+                expected = independent_signature(
+                    hook.secret, self.headers.get("webhook-id", ""),
+                    self.headers.get("webhook-timestamp", ""), body,
                 )
+                valid = hmac.compare_digest(expected, self.headers.get("webhook-signature", ""))
             status = hook.next_status() if valid is not False else 401
             with hook.lock:
                 hook.requests.append(

@@ -53,6 +53,14 @@ def test_without_keys_it_says_so_and_serves_loopback_only(redis_url: str, tmp_pa
     )
     assert refused.returncode == 2
     assert refused.stderr.strip().startswith("Error: TASKSCHED_API_HOST:")
+    # `tasksched api` applies the same rule (it does not go through tasksched.api.server).
+    refused = subprocess.run(
+        [sys.executable, "-m", "tasksched.cli", "api", "--host", "0.0.0.0", "--port",
+         str(free_port())],
+        env=env, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr.strip().startswith("Error: TASKSCHED_API_HOST:"), refused.stderr
     port = free_port()
     proc = Proc(
         [sys.executable, "-m", "tasksched.api", "127.0.0.1", str(port)], env, tmp_path / "api.log"
@@ -61,7 +69,10 @@ def test_without_keys_it_says_so_and_serves_loopback_only(redis_url: str, tmp_pa
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _ready(url), 20, what="the API")
         wait_for(lambda: "no API keys configured" in proc.output(), 5, what="the log line")
-        r = httpx.post(url + "/api/scheduler/stop")  # admin without a key, on loopback
+        bare = httpx.post(url + "/api/scheduler/stop")  # what a web page's form could send
+        assert bare.status_code == 415 and bare.json()["error"]["field"] == "Content-Type"
+        # admin without a key, on loopback, with a header no simple cross-site request has
+        r = httpx.post(url + "/api/scheduler/stop", headers={"X-Tasksched-Client": "t"})
         assert r.status_code == 200 and r.json()["enabled"] is False
     finally:
         proc.stop()

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import stat
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -77,6 +78,22 @@ def test_up_from_a_clean_environment(tmp_path: Path) -> None:
             assert json.load(r)["redis"] is True
         up_env = dict(re.findall(r"export (\w+)='([^']*)'", (state_dir / "up.env").read_text()))
         assert up_env["TASKSCHED_SECRET_KEY"] == key_file.read_text().strip()
+        # The API is never keyless: up generated an admin key, kept 0600, exported in up.env.
+        api_key_file = state_dir / "api_key"
+        assert stat.S_IMODE(api_key_file.stat().st_mode) == 0o600
+        assert up_env["TASKSCHED_API_KEY"] == api_key_file.read_text().strip()
+        assert up_env["TASKSCHED_API_KEYS"] == up_env["TASKSCHED_API_KEY"] + "=*"
+        assert up_env["TASKSCHED_API_URL"] == api.group(1) + "/api/scheduler"
+        assert "$TASKSCHED_API_KEY" in out  # it printed how to use the key
+        status_url = up_env["TASKSCHED_API_URL"] + "/status"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(status_url, timeout=5)
+        assert denied.value.code == 401
+        authorised = urllib.request.Request(
+            status_url, headers={"Authorization": f"Bearer {up_env['TASKSCHED_API_KEY']}"}
+        )
+        with urllib.request.urlopen(authorised, timeout=5) as r:
+            assert json.load(r)["enabled"] is True
         mgr = SchedulerManager(redis_url=up_env["TASKSCHED_REDIS_URL"])
         (demo,) = mgr.list_schedules("demo")
         assert demo["cron_expression"] == "* * * * * */10"

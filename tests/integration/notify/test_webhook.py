@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from tasksched.errors import NotificationError
 from tasksched.notify import webhook
-from tests.integration.conftest import HEADER_SECRET, WEBHOOK_SECRET, Certs
+from tasksched.webhooks import WebhookVerificationError, generate_secret, verify
+from tests.integration.conftest import (
+    HEADER_SECRET,
+    WEBHOOK_SECRET,
+    Certs,
+    independent_signature,
+)
 from tests.notify.test_webhook import config, payload
 
 
@@ -31,11 +38,68 @@ def test_signed_post_with_configured_headers(hook_factory: Any) -> None:
     body = req["json"]
     assert body["correlation_id"] == "s1-1700000000" and body["schedule_name"] == "Nightly"
     assert body["scores"] == {"quality": 0.93, "validation": 0.91, "baseline": None}
-    # The documented receiver check passes on the exact bytes, fails on any change.
-    sig = req["headers"]["X-Tasksched-Signature"]
-    assert webhook.verify_signature(req["body"], WEBHOOK_SECRET, sig)
-    assert not webhook.verify_signature(req["body"] + b" ", WEBHOOK_SECRET, sig)
-    assert not webhook.verify_signature(req["body"], "other-secret", sig)
+    # Standard Webhooks headers: the event id (stable across retries), this attempt's time.
+    h = req["headers"]
+    assert h["webhook-id"] == body["id"] and h["webhook-timestamp"] == "1700000001"
+    assert h["webhook-signature"] == independent_signature(
+        WEBHOOK_SECRET, body["id"], "1700000001", req["body"]
+    )
+    # The deprecated body-only header is still sent (docs/notifications.md says until when).
+    assert h["X-Tasksched-Signature"] == webhook.signature(req["body"], WEBHOOK_SECRET)
+
+
+def test_the_verify_helper_accepts_a_fresh_delivery_and_refuses_changes(
+    hook_factory: Any,
+) -> None:
+    hook = hook_factory(secret=WEBHOOK_SECRET)
+    webhook.send(payload(), config(hook.url, webhook_secret=WEBHOOK_SECRET), allow_private=True)
+    [req] = hook.requests
+    assert req["signature_valid"] is True  # the receiver's own, independent check
+    headers, raw = req["headers"], req["body"]
+    assert verify(raw, headers, WEBHOOK_SECRET)["id"] == req["json"]["id"]
+    for bad_body, bad_headers, bad_secret in (
+        (raw + b" ", headers, WEBHOOK_SECRET),  # the body changed
+        (raw, {**headers, "webhook-id": "other"}, WEBHOOK_SECRET),  # another event's id
+        (raw, headers, generate_secret()),  # another secret
+        (raw, {k: v for k, v in headers.items() if k != "webhook-signature"}, WEBHOOK_SECRET),
+        (raw, {**headers, "webhook-signature": "v1"}, WEBHOOK_SECRET),  # malformed
+    ):
+        with pytest.raises(WebhookVerificationError):
+            verify(bad_body, bad_headers, bad_secret)
+
+
+def test_a_replay_with_a_fresh_timestamp_fails_and_an_old_one_is_stale(
+    hook_factory: Any,
+) -> None:
+    hook = hook_factory(secret=WEBHOOK_SECRET)
+    old = time.time() - 3600
+    cfg = config(hook.url, webhook_secret=WEBHOOK_SECRET)
+    webhook.send(payload(), cfg, allow_private=True, now=old)
+    [req] = hook.requests
+    headers = req["headers"]
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        verify(req["body"], headers, WEBHOOK_SECRET)  # captured an hour ago
+    fresh = {**headers, "webhook-timestamp": str(int(time.time()))}
+    with pytest.raises(WebhookVerificationError, match="No matching signature"):
+        verify(req["body"], fresh, WEBHOOK_SECRET)  # the timestamp is signed
+
+
+def test_a_plain_string_secret_signs_with_its_utf8_bytes(hook_factory: Any) -> None:
+    secret = "a-plain-shared-secret"
+    hook = hook_factory(secret=secret)
+    webhook.send(payload(), config(hook.url, webhook_secret=secret), allow_private=True)
+    [req] = hook.requests
+    assert req["signature_valid"] is True
+    assert verify(req["body"], req["headers"], secret)["event"] == "run_succeeded"
+
+
+def test_a_configured_header_cannot_pose_as_the_signature(hook_factory: Any) -> None:
+    hook = hook_factory(secret=WEBHOOK_SECRET)
+    cfg = config(hook.url, webhook_secret=WEBHOOK_SECRET,
+                 webhook_headers={"Webhook-Signature": "v1,forged", "webhook-id": "forged"})
+    webhook.send(payload(), cfg, allow_private=True)
+    [req] = hook.requests
+    assert req["signature_valid"] is True and req["headers"]["webhook-id"] != "forged"
 
 
 def test_wrong_secret_gets_rejected_by_the_receiver(hook_factory: Any) -> None:
@@ -50,6 +114,7 @@ def test_unsigned_without_a_secret(hook_factory: Any) -> None:
     hook = hook_factory()
     webhook.send(payload(), config(hook.url), allow_private=True)
     assert "X-Tasksched-Signature" not in hook.requests[0]["headers"]
+    assert "webhook-signature" not in hook.requests[0]["headers"]
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterator[Env]
         environ = child_env(
             TASKSCHED_REDIS_URL=redis.url,
             TASKSCHED_SECRET_KEY=TEST_SECRET_KEY,
-            TASKSCHED_WEBHOOK_ALLOW_PRIVATE="1",
+            TASKSCHED_ALLOW_PRIVATE_TARGETS="1",  # the receivers here run on loopback
+            TASKSCHED_SMTP_ALLOW_PLAINTEXT_LOGIN="1",
             # Celery's backoff counts whole seconds: 1 s, then at most 2 s, full jitter.
             TASKSCHED_NOTIFY_BACKOFF_S="1",
             TASKSCHED_NOTIFY_BACKOFF_MAX_S="2",
@@ -78,7 +79,7 @@ def env(tmp_path_factory: pytest.TempPathFactory, certs: Certs) -> Iterator[Env]
             Path(workdir / "worker.log"),
         )
         settings = Settings(redis_url=redis.url, secret_key=TEST_SECRET_KEY,
-                            webhook_allow_private=True)
+                            allow_private_targets=True)
         store = Store(settings=settings)
         # Ready when a test send through the worker comes back.
         rec = store.schedules.create(ScheduleSpec(tenant_id="boot", name="boot",

@@ -53,6 +53,7 @@ class Cluster:
         env = child_env(
             TASKSCHED_REDIS_URL=self.redis.url,
             TASKSCHED_SECRET_KEY=TEST_SECRET_KEY,
+            TASKSCHED_LEARNERS=TEST_LEARNERS,
             TASKSCHED_WORKER_MAX_MEMORY_MB=str(max_memory_mb),
             TASKSCHED_STATE_DIR=str(self.root / "state"),
             TASKSCHED_TRAINING_QUEUE=queue,
