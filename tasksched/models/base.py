@@ -25,7 +25,7 @@ LEGACY_LEARNER_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 # Limits of a free-form JSON value a tenant may store (learner_options): what a schedule
 # needs, far below what would hurt Redis, the API or the worker reading it back.
 JSON_MAX_BYTES = 64 * 1024  # encoded as compact UTF-8 JSON
-JSON_MAX_DEPTH = 8  # nested objects/arrays; the value itself is depth 1
+JSON_MAX_DEPTH = 8  # levels of objects/arrays; the value itself is level 1
 JSON_MAX_ITEMS = 1000  # keys and array items, counted through every level
 JSON_MAX_STRING = 8192  # characters of any one string (keys: NAME_MAX)
 # Any value given to a model: deeper than this is refused before anything else looks at it.
@@ -82,7 +82,7 @@ def check_text(value: Any, path: str = "", max_depth: int = ANY_MAX_DEPTH) -> No
             if not math.isfinite(item):
                 raise _fail(where, "must be a finite number")
         elif isinstance(item, dict | list | tuple):
-            if depth >= max_depth:
+            if depth > max_depth:
                 raise _fail(where, f"is nested deeper than {max_depth} levels")
             pairs = item.items() if isinstance(item, dict) else enumerate(item)
             for k, v in pairs:
