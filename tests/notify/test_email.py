@@ -68,3 +68,20 @@ def test_a_password_over_plain_smtp_is_refused_before_connecting() -> None:
         email_channel.send(payload(), cfg, timeout_s=2, allow_private=True,
                            allow_plaintext_login=True)
     assert "cannot deliver via" in str(err.value)
+
+
+def test_a_closed_port_and_a_silent_one_read_the_same() -> None:
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never says a word
+    try:
+        texts = []
+        for port in (free_port(), silent.getsockname()[1]):
+            with pytest.raises(NotificationError) as err:
+                email_channel.send(payload(), config(port), timeout_s=1, allow_private=True)
+            texts.append(str(err.value).replace(str(port), "PORT"))
+        assert texts[0] == texts[1] == "email: cannot deliver via 127.0.0.1:PORT"
+    finally:
+        silent.close()
