@@ -26,6 +26,7 @@ from tasksched.errors import ValidationError
 __all__ = [
     "LEARNERS_SETTING",
     "LEARNER_GROUP",
+    "check_registered",
     "parse_learners",
     "registered_learners",
     "unknown_learner",
@@ -67,6 +68,14 @@ def registered_learners(setting: str = "") -> Mapping[str, str]:
     out = {ep.name: ep.value for ep in entry_points(group=LEARNER_GROUP)}
     out.update(parse_learners(setting))
     return MappingProxyType(dict(sorted(out.items())))
+
+
+def check_registered(name: str | None, setting: str, field: str) -> None:
+    """Refuse (ValidationError naming ``field``) a learner name not registered here."""
+    if name is not None:
+        registered = registered_learners(setting)
+        if name not in registered:
+            raise ValidationError(field, unknown_learner(name, registered))
 
 
 def unknown_learner(name: str, registered: Mapping[str, str]) -> str:

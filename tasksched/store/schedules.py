@@ -24,7 +24,7 @@ from tasksched.models import (
     ScheduleSpec,
     ScheduleStatus,
 )
-from tasksched.plugins import registered_learners, unknown_learner
+from tasksched.plugins import check_registered
 from tasksched.store.records import (
     DEFAULT_FIELDS,
     ScheduleRecord,
@@ -91,18 +91,6 @@ class ScheduleStore:
                 f"must be at most {cap_min:g} (TASKSCHED_MAX_TRAINING_TIME_S of this deployment)",
             )
 
-    def check_learner(self, cfg: AutonomousConfig, where: str = "config") -> None:
-        """Refuse a learner this deployment did not register (an import path included).
-
-        Which learners exist is the operator's (``tasksched.plugins``): the entry points of
-        the installed packages plus ``TASKSCHED_LEARNERS``; the message lists them.
-        """
-        if cfg.learner is None:
-            return
-        registered = registered_learners(self._s.settings.learners)
-        if cfg.learner not in registered:
-            raise ValidationError(f"{where}.learner", unknown_learner(cfg.learner, registered))
-
     def next_fire(self, schedule: ScheduleSpec | ScheduleRecord, sid: str, now: float) -> float:
         """The first fire time after ``now`` for a schedule (jitter applied)."""
         cfg = schedule.config
@@ -146,7 +134,7 @@ class ScheduleStore:
                 raise ValidationError("schedule_id", f"invalid schedule id {sid!r}")
         for cfg in {id(spec.config): spec.config for spec in spec_list}.values():
             self.check_caps(cfg)
-            self.check_learner(cfg)
+            check_registered(cfg.learner, self._s.settings.learners, "config.learner")
         out: builtins.list[str] = []
         encoded_cache: dict[int, tuple[AutonomousConfig, str, dict[str, str]]] = {}
         nowf = repr(float(now))
@@ -205,7 +193,8 @@ class ScheduleStore:
         pipe = self._r.pipeline(transaction=True)
         for i, (_, spec, _, _) in enumerate(prepared):
             self.check_caps(spec.config, f"schedules[{i}].config")
-            self.check_learner(spec.config, f"schedules[{i}].config")
+            where = f"schedules[{i}].config.learner"
+            check_registered(spec.config.learner, self._s.settings.learners, where)
         for sid, spec, status, _token in prepared:
             key = k.schedule(sid)
             mapping, secrets = self._encode(spec)
@@ -374,7 +363,7 @@ class ScheduleStore:
                 raise ValidationError("timezone", err.message) from None  # as the caller named it
             raise err from None
         self.check_caps(spec.config)
-        self.check_learner(spec.config)
+        check_registered(spec.config.learner, self._s.settings.learners, "config.learner")
         mapping, _ = self._encode(spec)
         if mapping["cron"] == current.cron_expression:
             # The expression is unchanged: its reading stays the one recorded when it was
@@ -463,11 +452,8 @@ class ScheduleStore:
 
 
 def _unmask_headers(new: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
-    """Headers sent back as shown (values masked) keep their stored values.
-
-    Either every value is the mask (keep the stored headers) or none is (replace them): a mix
-    would leave it unclear which stored values survive, so it is refused.
-    """
+    """Headers sent back as shown (all values masked) keep their stored values; a mix of
+    masked and new values is refused (which stored values would survive is unclear)."""
     masked = [name for name, value in new.items() if value == SECRET_MASK]
     if masked and len(masked) != len(new):
         raise ValidationError(
