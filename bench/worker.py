@@ -70,6 +70,7 @@ def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdi
     env.update(
         TASKSCHED_REDIS_URL=settings.redis_url,
         TASKSCHED_STATE_DIR=workdir,
+        TASKSCHED_LEARNERS="null=bench.worker:NullLearner",  # registered by the operator
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     log = open(Path(workdir) / "worker.log", "wb")  # noqa: SIM115 - closed below
@@ -82,7 +83,7 @@ def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdi
     )
     try:
         cfg = {
-            "learner": "bench.worker:NullLearner",
+            "learner": "null",
             "safety_controls": {"max_cpu_usage_percent": 100, "max_memory_usage_mb": 256},
         }
         sid = manager.create_training_schedule("bench", "real", "0 * * * *", cfg)
@@ -118,11 +119,12 @@ def main() -> None:
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="bench-worker-")
     with redis_server() as url:
-        settings = Settings(redis_url=url, state_dir=workdir)
+        settings = Settings(redis_url=url, state_dir=workdir,
+                            learners="null=__main__:NullLearner")  # fmt: skip
         store = Store(settings=settings)
         manager = SchedulerManager(store=store)
         cfg = {
-            "learner": "__main__:NullLearner",
+            "learner": "null",
             "safety_controls": {"max_cpu_usage_percent": 100, "max_memory_usage_mb": 64},
         }
         sids = manager.create_training_schedules(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tasksched.models import (
     AutonomousConfig,
@@ -17,11 +17,19 @@ from tasksched.models import (
     RunStatus,
     RunTrigger,
     ScheduleStatus,
+    check_text_before,
 )
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        # The whole body at once: valid Unicode, finite numbers, bounded nesting (422 naming
+        # the place), before any field is looked at.
+        return check_text_before(data)
 
 
 class _Out(BaseModel):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any, Self
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from tasksched.errors import ValidationError
@@ -67,9 +67,41 @@ def _join(path: str, key: Any) -> str:
     return f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
 
 
+def _clean(value: Any, max_depth: int) -> bool:
+    # The fast pass (no paths built): True when nothing below needs a closer look.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return False
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif kind is dict:
+            if depth > max_depth:
+                return False
+            for k, v in item.items():
+                stack.append((k, depth))
+                stack.append((v, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth > max_depth:
+                return False
+            stack.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str | float | dict | list | tuple):
+            return False  # a subclass: let the careful pass judge it
+    return True
+
+
 def check_text(value: Any, path: str = "", max_depth: int = ANY_MAX_DEPTH) -> None:
     """Refuse lone surrogates (not valid Unicode), NaN/infinity and absurd nesting anywhere
     in ``value``: all of them would be stored and then break every read of the record."""
+    if _clean(value, max_depth):
+        return
     stack: list[tuple[Any, str, int]] = [(value, path, 1)]
     while stack:
         item, where, depth = stack.pop()
@@ -91,12 +123,54 @@ def check_text(value: Any, path: str = "", max_depth: int = ANY_MAX_DEPTH) -> No
                 stack.append((v, _join(where, k), depth + 1))
 
 
+def _plain(value: Any) -> bool:
+    # The fast pass of check_json_value: True when every rule but the size holds.
+    items = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            if depth > JSON_MAX_DEPTH:
+                return False
+            items += len(item)
+            for k, v in item.items():
+                if type(k) is not str or len(k) > NAME_MAX or not k.isascii():
+                    return False
+                stack.append((v, depth + 1))
+        elif kind is list:
+            if depth > JSON_MAX_DEPTH:
+                return False
+            items += len(item)
+            stack.extend((v, depth + 1) for v in item)
+        elif kind is str:
+            if len(item) > JSON_MAX_STRING or not item.isascii():
+                return False  # non-ASCII: the careful pass checks its encoding
+        elif kind is float:
+            if not math.isfinite(item):
+                return False
+        elif item is not None and kind is not bool and kind is not int:
+            return False
+        if items > JSON_MAX_ITEMS:
+            return False
+    return True
+
+
 def check_json_value(value: Any) -> Any:
     """``value`` if it is plain JSON within the limits above, else a pydantic error naming where.
 
     Plain JSON: objects with string keys, arrays, strings, finite numbers, booleans, null.
     """
-    check_text(value, "", JSON_MAX_DEPTH)
+    if not _plain(value):  # then find the place, and say what is wrong there
+        check_text(value, "", JSON_MAX_DEPTH)
+        _check_plain(value)
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > JSON_MAX_BYTES:
+        raise _fail("", f"must be at most {JSON_MAX_BYTES} bytes as JSON (it is {size})")
+    return value
+
+
+def _check_plain(value: Any) -> None:
     items = 0
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
@@ -119,10 +193,20 @@ def check_json_value(value: Any) -> Any:
             raise _fail(where, "must be plain JSON (object, array, string, number, bool, null)")
         if items > JSON_MAX_ITEMS:
             raise _fail("", f"must hold at most {JSON_MAX_ITEMS} keys and items in all")
-    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-    if size > JSON_MAX_BYTES:
-        raise _fail("", f"must be at most {JSON_MAX_BYTES} bytes as JSON (it is {size})")
-    return value
+
+
+def _check_input(data: Any) -> None:
+    try:
+        check_text(data)
+    except PydanticCustomError as exc:
+        field = str((exc.context or {}).get("subpath") or "")
+        raise ValidationError(field, exc.message()) from None
+
+
+def check_text_before(data: Any) -> Any:
+    """:func:`check_text` for a ``model_validator(mode="before")`` (API request bodies)."""
+    check_text(data)
+    return data
 
 
 class Model(BaseModel):
@@ -137,14 +221,10 @@ class Model(BaseModel):
         extra="forbid", validate_default=True, use_enum_values=False, allow_inf_nan=False
     )
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _valid_text(cls, v: Any) -> Any:
-        # Before any other rule: a lone surrogate or NaN stored once breaks every later read.
-        check_text(v)
-        return v
-
     def __init__(self, **data: Any) -> None:
+        # Before any other rule, once for the whole input (nested models included): a lone
+        # surrogate or a NaN stored once would break every later read.
+        _check_input(data)
         try:
             super().__init__(**data)
         except pydantic.ValidationError as exc:
@@ -157,6 +237,8 @@ class Model(BaseModel):
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
         """Validate ``obj`` (a dict or an instance); raises ValidationError naming the field."""
+        if isinstance(obj, dict):
+            _check_input(obj)
         try:
             return super().model_validate(obj, **kwargs)
         except pydantic.ValidationError as exc:
