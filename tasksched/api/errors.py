@@ -117,7 +117,9 @@ def _pydantic_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
         field = _loc(err.get("loc", ()))
         sub = str((err.get("ctx") or {}).get("subpath") or "")
         if sub:  # a rule that names a place inside the field (models.base.check_text)
-            field = field + sub if sub.startswith("[") else f"{field}.{sub}"
+            if field in ("body", "query", "path", "header", "cookie"):  # the whole body's rule
+                field = ""
+            field = field + sub if sub.startswith("[") or not field else f"{field}.{sub}"
         out.append({"field": field, "message": msg})
     return out
 
