@@ -256,7 +256,7 @@ class Stack:
         if not port or not port_is_free(self.options.api_host, port):
             port = free_port(self.options.api_host)
         self.api_url = f"http://{self.options.api_host}:{port}"
-        self.api_key = os.environ.get("TASKSCHED_API_KEY") or ensure_api_key(self.state_dir)
+        self.api_key = ensure_api_key(self.state_dir)
         self.env = self._child_env(secret_key, port)
         settings = Settings.from_env(self.env)
         self.manager = SchedulerManager(settings=settings)
