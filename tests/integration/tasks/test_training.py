@@ -260,8 +260,12 @@ def test_pool_and_training_processes_die_with_their_worker(cluster: Cluster) -> 
     sid = cluster.schedule({"count": 500, "train_s": 60})
     run_id = cluster.enqueue(sid, queue="orphaner")
     cluster.wait_status(run_id, "running")
-    family = psutil.Process(victim.pid).children(recursive=True)
-    assert len(family) >= 2  # the pool process and its training child
+    # "running" is set at the claim; the training child starts after the pre-run checks.
+    family: list[psutil.Process] = wait_for(
+        lambda: [p for p in [psutil.Process(victim.pid)] for p in p.children(recursive=True)]
+        if len(psutil.Process(victim.pid).children(recursive=True)) >= 2 else [],
+        30, what="the pool process and its training child",
+    )
 
     def alive() -> list[psutil.Process]:
         return [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
