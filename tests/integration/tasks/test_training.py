@@ -261,10 +261,12 @@ def test_pool_and_training_processes_die_with_their_worker(cluster: Cluster) -> 
     run_id = cluster.enqueue(sid, queue="orphaner")
     cluster.wait_status(run_id, "running")
     # "running" is set at the claim; the training child starts after the pre-run checks.
+    def pool_and_child() -> list[psutil.Process]:
+        found = psutil.Process(victim.pid).children(recursive=True)
+        return found if len(found) >= 2 else []
+
     family: list[psutil.Process] = wait_for(
-        lambda: [p for p in [psutil.Process(victim.pid)] for p in p.children(recursive=True)]
-        if len(psutil.Process(victim.pid).children(recursive=True)) >= 2 else [],
-        30, what="the pool process and its training child",
+        pool_and_child, 30, what="the pool process and its training child"
     )
 
     def alive() -> list[psutil.Process]:
