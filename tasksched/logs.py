@@ -20,7 +20,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["JsonFormatter", "configure_logging", "log_event", "safe_url"]
+__all__ = ["JsonFormatter", "configure_logging", "log_event", "process_log_level", "safe_url"]
 
 # Attributes every LogRecord has; anything else on a record came from ``extra``.
 _RESERVED = frozenset(
@@ -74,6 +74,15 @@ def configure_logging(level: str = "INFO") -> None:
     logger.addHandler(handler)
     # The JSON handler is the one output for tasksched records; avoid a second, plain-text copy.
     logger.propagate = False
+
+
+def process_log_level(settings: Any) -> str:
+    """tasksched's log level in this process: ``TASKSCHED_LOG_LEVEL`` when set, else the root
+    logger's (what ``celery worker|beat --loglevel`` configured)."""
+    configured = str(getattr(settings, "log_level", "") or "")
+    if configured:
+        return configured
+    return logging.getLevelName(logging.getLogger().getEffectiveLevel())
 
 
 def log_event(logger: logging.Logger, level: int, message: str, **fields: Any) -> None:

@@ -28,6 +28,9 @@ from pydantic_settings import (
 from tasksched.errors import ValidationError
 
 ENV_PREFIX = "TASKSCHED_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# A run id's tombstone outlives the broker's visibility timeout by this much (seconds).
+TOMBSTONE_MARGIN_S = 3600
 
 # The environment a from_env() call reads; None: construction from keywords only.
 _SOURCE_ENV: ContextVar[Mapping[str, str] | None] = ContextVar("tasksched_env", default=None)
@@ -65,8 +68,10 @@ class Settings(BaseSettings):
     secret_key_previous: str = Field(default="", repr=False)
     training_queue: str = "training"
     notifications_queue: str = "notifications"
-    # beat
-    beat_lease_s: float = 10.0
+    # tasksched's log level in every process; empty: the process's own (celery --loglevel)
+    log_level: str = ""
+    # beat: a standby takes over within the lease (+ a tick) after the leader dies
+    beat_lease_s: float = 2.0
     beat_tick_s: float = 0.25
     beat_batch_size: int = 2000
     beat_default_grace_s: float = 300.0
@@ -82,14 +87,16 @@ class Settings(BaseSettings):
     worker_cpu_sample_s: float = 1.0
     learner: str = "demo"  # the registered learner of schedules that name none
     learners: str = ""  # the deployment's own learners: "name=module:attribute,..."
-    run_lock_ttl_s: float = 30.0
+    # renewed every third of it from the claim on; a dead worker's run is found lost within
+    # this plus one heartbeat
+    run_lock_ttl_s: float = 6.0
     max_training_time_s: int = 4 * 3600  # the longest any schedule may allow
     visibility_timeout_s: int = 0  # 0: max_training_time_s + 600
     defer_backoff_s: float = 5.0
     # seconds between a run's soft time limit (clean stop asked) and its hard kill
     training_kill_grace_s: float = 30.0
-    # seconds between a worker's heartbeats (and its sweeps for lost runs)
-    worker_heartbeat_s: float = 5.0
+    # seconds between a worker's heartbeats (and its sweeps for lost and pending runs)
+    worker_heartbeat_s: float = 2.0
     # notifications
     # outbound connections a tenant's config causes (webhooks, SMTP): private targets refused
     allow_private_targets: bool = False
@@ -109,6 +116,14 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, ge=1)
     # embedded run
     state_dir: str = Field(default_factory=_state_dir_default)
+
+    @pydantic.field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level and level not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)} (or empty)")
+        return level
 
     @classmethod
     def settings_customise_sources(
@@ -146,6 +161,12 @@ class Settings(BaseSettings):
     def effective_visibility_timeout_s(self) -> int:
         """Broker visibility timeout: longer than the longest allowed training."""
         return self.visibility_timeout_s or self.max_training_time_s + 600
+
+    @property
+    def tombstone_ttl_s(self) -> int:
+        """How long a run id is remembered after its last change: longer than any redelivery
+        (the visibility timeout) plus :data:`TOMBSTONE_MARGIN_S`."""
+        return self.effective_visibility_timeout_s + TOMBSTONE_MARGIN_S
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (validated like the rest)."""

@@ -17,6 +17,7 @@ from tasksched.logs import log_event
 from tasksched.models import RunTrigger
 from tasksched.store import cron_run_id
 from tasksched.store.beat import DueClaim
+from tasksched.store.lifecycle import STALE_MARGIN_S
 
 logger = logging.getLogger("tasksched.beat")
 
@@ -85,15 +86,19 @@ def plan_claims(
         for fire in plan.run:
             run_id = cron_run_id(sid, fire - offset)
             trigger = _CATCHUP if now - fire > grace_s else _CRON
-            kwargs = {
+            # A worker refuses it as too late after this (run_claim.lua counts a catch-up from
+            # now, when it is queued); its message expires one margin later still.
+            stale_at = (now if trigger == _CATCHUP else fire) + grace_s + STALE_MARGIN_S
+            payload = {
                 "tenant_id": tenant,
                 "schedule_id": sid,
                 "run_id": run_id,
                 "fire_time": fire,
                 "trigger": trigger,
+                "expires": stale_at + STALE_MARGIN_S,
             }
-            claim.runs.append((run_id, fire, trigger, _dumps(kwargs)))
-            claim.kwargs.append(kwargs)
+            claim.runs.append((run_id, fire, trigger, _dumps(payload), stale_at))
+            claim.kwargs.append(payload)
         for fire, reason in plan.missed:
             claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
         claims.append(claim)

@@ -16,7 +16,7 @@ from celery.beat import Scheduler
 
 from tasksched.beat.publisher import CeleryPublisher
 from tasksched.beat.tick import Ticker
-from tasksched.logs import configure_logging, log_event, safe_url
+from tasksched.logs import configure_logging, log_event, process_log_level, safe_url
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
 from tasksched.store.crons import check_in_background
@@ -38,9 +38,9 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
     def setup_schedule(self) -> None:
         """Connect to the store and build the ticker (not run for lazy instances)."""
         super().setup_schedule()
-        root_level = logging.getLogger().getEffectiveLevel()
-        configure_logging(logging.getLevelName(min(root_level, logging.INFO)))
         settings = self.settings or get_settings()
+        # The process's level (celery beat --loglevel), unless TASKSCHED_LOG_LEVEL says.
+        configure_logging(process_log_level(settings))
         store = Store(settings=settings)
         publisher = CeleryPublisher(self.app, settings.training_queue)
         self.ticker = Ticker(store, publisher, settings)

@@ -8,13 +8,18 @@ calls its :meth:`Ticker.tick`). One tick, as leader:
    same script, those schedules' timing fields;
 2. per entry, the misfire plan (:func:`tasksched.beat.plan.plan_claims`, cached by cron and time),
    in slices of at most ``PLAN_SLICE_S`` of planning;
-3. one claim script call per slice, guarded by the lease token: advance the due score, write
-   the run records (queued or missed) and the outbox entries, renew the lease;
-4. publish the claimed runs (:class:`~tasksched.beat.publisher.CeleryPublisher`) and remove them
-   from the outbox. A new leader publishes what the outbox still holds first.
+3. one claim script call per slice (at most ``beat_batch_size`` records each), fenced by the
+   lease token and term: advance the due score, write the run records (queued or missed) and,
+   when the broker is this Redis, push the task messages in the same script; else put them in
+   the outbox;
+4. otherwise publish the outbox runs (:class:`~tasksched.beat.publisher.CeleryPublisher`) after
+   a fenced check, and remove them from the outbox. A new leader publishes what the outbox still
+   holds first (a fenced push-and-remove script on the direct path).
 
-A leader stops dispatching once its local lease deadline (from the last successful renew,
-``time.monotonic``) has passed, and becomes a standby; errors never escape :meth:`tick`.
+Every store call is safe to retry (see :mod:`tasksched.store.beat`). A leader stops dispatching
+once its local lease deadline (from the last successful renew, ``time.monotonic``) has passed,
+and becomes a standby; errors never escape :meth:`tick`. Logs: one INFO line per tick that did
+something (``beat.tick``), one DEBUG line per run.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from tasksched.logs import log_event
 from tasksched.settings import Settings
 from tasksched.store import Store
 from tasksched.store.beat import BeatStore, DueClaim, TickState
+from tasksched.store.lifecycle import call_id
 from tasksched.store.locks import new_token
 
 logger = logging.getLogger("tasksched.beat")
@@ -59,6 +65,8 @@ class RedisListPublisher(Publisher, Protocol):
 
     def redis_messages(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
+    def check_direct(self, take_list: Callable[[str], list[str]]) -> str | None: ...
+
 
 @dataclass
 class DispatchStats:
@@ -67,6 +75,39 @@ class DispatchStats:
     dispatched: int = 0
     errors: int = 0
     lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+@dataclass
+class TickSummary:
+    """What one tick did, for its one INFO line."""
+
+    dispatched: int = 0
+    missed: int = 0
+    stale: int = 0
+    claims: int = 0
+    drained: int = 0
+    worst_lateness_s: float = 0.0
+
+    def busy(self) -> bool:
+        return bool(self.dispatched or self.missed or self.stale or self.drained)
+
+
+def bounded(claims: Sequence[DueClaim], max_records: int) -> list[list[DueClaim]]:
+    """Split ``claims`` into chunks writing at most ``max_records`` run records each (a single
+    entry with more fires than that is a chunk of its own)."""
+    chunks: list[list[DueClaim]] = []
+    current: list[DueClaim] = []
+    size = 0
+    for c in claims:
+        n = len(c.runs) + len(c.missed)
+        if current and size + n > max_records:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(c)
+        size += n
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 class Ticker:
@@ -95,20 +136,27 @@ class Ticker:
         # Planning between two claims (each renews the lease): well inside the margin.
         self._plan_slice_s = min(PLAN_SLICE_S, 0.25 * self._margin_s)
         self.is_leader = False
+        self.fence = 0  # the term (beat:fence) this process leads in
         self._deadline = 0.0  # monotonic time after which the lease may be gone
         self._outbox_dirty = True
         self._clock_ref = (0.0, 0.0)  # (store time, monotonic) at the last tick
         self.stats = DispatchStats()
-        # The broker is this Redis: push and acknowledge in one transaction (see publisher).
+        self._summary = TickSummary()
+        # The broker is this Redis: the claim pushes the messages itself (see publisher),
+        # once the start-up check of each leadership found our envelope equal to kombu's.
         self.direct_queue_key: str | None = None
         self._direct: RedisListPublisher | None = None
+        self._direct_checked = False
         if fast_path and isinstance(publisher, RedisListPublisher):
             self.direct_queue_key = publisher.redis_queue_key(self.settings.redis_url)
-            self._direct = publisher
+            if self.direct_queue_key is not None:
+                self._direct = publisher
 
     # ---- public ---------------------------------------------------------------------------
     def tick(self) -> float:
         """Run one tick; return how long to sleep before the next one. Never raises."""
+        started = time.monotonic()
+        self._summary = TickSummary()
         try:
             return self._tick()
         except StoreUnavailableError as exc:
@@ -116,7 +164,14 @@ class Ticker:
         except Exception as exc:
             # Broker errors and anything unforeseen: log, keep the outbox, try again.
             self._on_error("tick failed; retrying", exc)
+        finally:
+            self._log_summary(started)
         return self.tick_s
+
+    @property
+    def direct(self) -> bool:
+        """True when the claim pushes the task messages itself (the broker is this Redis)."""
+        return self._direct is not None and self._direct_checked
 
     def close(self, timeout_s: float = 1.0) -> None:
         """Give the lease up (if held) so a standby takes over without waiting for the TTL.
@@ -164,7 +219,7 @@ class Ticker:
                     self._standby("lease held by another beat", holder=st.holder)
                 return self.tick_s
             self._renewed(t0)
-            if not self.is_leader or st.new_term:
+            if not self.is_leader or st.new_term or st.fence != self.fence:
                 self._lead(st)
             self._clock_ref = (st.now, t0)
             if self._outbox_dirty:
@@ -214,34 +269,54 @@ class Ticker:
         return True
 
     def _claim_and_publish(self, st: TickState, claims: list[DueClaim]) -> bool:
-        """Claim (renewing the lease) and publish; False if leadership is in doubt."""
-        if not self._check_lease("before claim"):
-            return False
+        """Claim (renewing the lease) and publish; False if leadership is in doubt.
+
+        A long downtime with run_all can plan up to 100 fires per entry: each script call
+        writes at most batch_size records.
+        """
+        for chunk in bounded(claims, self.batch_size):
+            if not self._check_lease("before claim") or not self._claim(st, chunk):
+                return False
+        return True
+
+    def _claim(self, st: TickState, claims: list[DueClaim]) -> bool:
+        """One fenced claim script call; False when the lease was lost."""
+        direct = self.direct
+        messages: dict[str, str] | None = None
+        if direct:
+            assert self._direct is not None
+            payloads = [kw for c in claims for kw in c.kwargs]
+            encoded = self._direct.redis_messages(payloads)
+            messages = {str(p["run_id"]): m for p, m in zip(payloads, encoded, strict=True)}
         t0 = time.monotonic()
-        res = self.beat_store.claim(self.token, self.lease_s, st.now, claims)
+        res = self.beat_store.claim(
+            self.token, self.fence, self.lease_s, st.now, claims, call_id(),
+            push_to=self.direct_queue_key if direct else None, messages=messages,
+        )  # fmt: skip
         if res.lost_lease:
             self._standby("lease lost at claim")
             return False
         self._renewed(t0)
-        for c in claims:
-            for run_id, fire, reason in c.missed:
-                log_event(
-                    logger,
-                    logging.INFO,
-                    "run missed",
-                    event="run.missed",
-                    correlation_id=run_id,
-                    run_id=run_id,
-                    schedule_id=c.schedule_id,
-                    tenant_id=c.tenant_id,
-                    fire_time=fire,
-                    reason=reason,
-                )
+        summary = self._summary
+        summary.claims += 1
+        summary.missed += res.missed
+        summary.stale += res.stale
+        if logger.isEnabledFor(logging.DEBUG):
+            for c in claims:
+                for run_id, fire, reason in c.missed:
+                    log_event(
+                        logger, logging.DEBUG, "run missed", event="run.missed",
+                        correlation_id=run_id, run_id=run_id, schedule_id=c.schedule_id,
+                        tenant_id=c.tenant_id, fire_time=fire, reason=reason,
+                    )  # fmt: skip
         if not res.run_ids:
             return True
-        self._outbox_dirty = True
         wanted = set(res.run_ids)
         payloads = [kw for c in claims for kw in c.kwargs if kw["run_id"] in wanted]
+        if direct:
+            self._published(payloads, [self._store_now()], len(payloads))
+            return True
+        self._outbox_dirty = True
         if self._publish(payloads):
             self._outbox_dirty = False
         return self.is_leader
@@ -255,47 +330,77 @@ class Ticker:
             total += len(page)
         self._outbox_dirty = False
         if total:
+            self._summary.drained += total
             log_event(
                 logger, logging.INFO, "outbox drained", event="beat.outbox_drained", count=total
             )
 
     def _publish(self, payloads: list[dict[str, Any]]) -> bool:
-        """Publish and acknowledge; False (and nothing acknowledged) if the lease is in doubt."""
+        """Publish outbox runs and acknowledge them; False (nothing acknowledged) when the lease
+        is in doubt. Fenced: on the direct path the push and the outbox removal are one script
+        that checks the lease; through another broker, a fenced check precedes each chunk."""
         if not self._check_lease("before publish"):
             return False
         sent_at: list[float] = []
-        # Chunks: the first messages reach the broker before the whole batch is encoded.
         for i in range(0, len(payloads), PUBLISH_CHUNK):
             chunk = payloads[i : i + PUBLISH_CHUNK]
             run_ids = [str(p["run_id"]) for p in chunk]
-            if self.direct_queue_key is not None and self._direct is self.publisher:
-                messages = self._direct.redis_messages(chunk)
-                self.beat_store.push_and_ack(self.direct_queue_key, messages, run_ids)
+            t0 = time.monotonic()
+            if self.direct and self.direct_queue_key is not None:
+                assert self._direct is not None
+                pushed = self.beat_store.fenced_push(
+                    self.token, self.fence, self.lease_s, self.direct_queue_key, run_ids,
+                    self._direct.redis_messages(chunk),
+                )  # fmt: skip
+                if pushed is None:
+                    self._standby("lease lost at publish")
+                    return False
             else:
+                if not self.beat_store.fence_ok(self.token, self.fence, self.lease_s):
+                    self._standby("lease lost at publish")
+                    return False
+                self._renewed(t0)
+                if not self._check_lease("before publish"):
+                    return False
                 self.publisher.publish(chunk)
                 self.beat_store.outbox_ack(run_ids)
+            self._renewed(t0)
             sent_at.append(self._store_now())
-        self.stats.dispatched += len(payloads)
-        worst = 0.0
-        for i, p in enumerate(payloads):
-            lateness = sent_at[i // PUBLISH_CHUNK] - float(p["fire_time"])
-            worst = max(worst, lateness)
-            self.stats.lateness_s.append(lateness)
-            log_event(
-                logger,
-                logging.INFO,
-                "run dispatched",
-                event="run.dispatched",
-                correlation_id=p["run_id"],
-                run_id=p["run_id"],
-                schedule_id=p["schedule_id"],
-                tenant_id=p["tenant_id"],
-                trigger=p["trigger"],
-                fire_time=p["fire_time"],
-                lateness_s=round(lateness, 4),
-            )
-        self.beat_store.record_dispatch_lag(worst)
+        self._published(payloads, sent_at, PUBLISH_CHUNK)
         return True
+
+    def _published(self, payloads: list[dict[str, Any]], sent_at: list[float], per: int) -> None:
+        """Count, measure and (at DEBUG) log runs that reached the broker."""
+        self.stats.dispatched += len(payloads)
+        debug = logger.isEnabledFor(logging.DEBUG)
+        worst = 0.0
+        lateness_log = self.stats.lateness_s
+        for i, p in enumerate(payloads):
+            lateness = sent_at[min(i // per, len(sent_at) - 1)] - float(p["fire_time"])
+            worst = max(worst, lateness)
+            lateness_log.append(lateness)
+            if debug:
+                log_event(
+                    logger, logging.DEBUG, "run dispatched", event="run.dispatched",
+                    correlation_id=p["run_id"], run_id=p["run_id"],
+                    schedule_id=p["schedule_id"], tenant_id=p["tenant_id"],
+                    trigger=p["trigger"], fire_time=p["fire_time"],
+                    lateness_s=round(lateness, 4),
+                )  # fmt: skip
+        self._summary.dispatched += len(payloads)
+        self._summary.worst_lateness_s = max(self._summary.worst_lateness_s, worst)
+        self.beat_store.record_dispatch_lag(worst)
+
+    def _log_summary(self, started: float) -> None:
+        s = self._summary
+        if not s.busy():
+            return
+        log_event(
+            logger, logging.INFO, "beat tick", event="beat.tick", beat_id=self.token,
+            dispatched=s.dispatched, missed=s.missed, stale=s.stale, drained=s.drained,
+            claims=s.claims, worst_lateness_s=round(s.worst_lateness_s, 4),
+            took_ms=round((time.monotonic() - started) * 1000, 1), direct=self.direct,
+        )  # fmt: skip
 
     # ---- leadership -----------------------------------------------------------------------
     def _renewed(self, started_mono: float) -> None:
@@ -303,7 +408,9 @@ class Ticker:
 
     def _lead(self, st: TickState) -> None:
         self.is_leader = True
+        self.fence = st.fence
         self._outbox_dirty = True
+        self._check_direct()
         log_event(
             logger,
             logging.INFO,
@@ -311,7 +418,25 @@ class Ticker:
             event="beat.leader",
             beat_id=self.token,
             fence=st.fence,
+            direct=self.direct,
         )
+
+    def _check_direct(self) -> None:
+        """At each new leadership: is our hand-built envelope still what kombu pushes?"""
+        self._direct_checked = False
+        if self._direct is None:
+            return
+        try:
+            diff = self._direct.check_direct(self.beat_store.take_list)
+        except Exception as exc:
+            diff = f"the check failed: {type(exc).__name__}: {exc}"
+        if diff is None:
+            self._direct_checked = True
+            return
+        log_event(
+            logger, logging.WARNING, "direct publish path off: publishing through kombu",
+            event="beat.direct_off", beat_id=self.token, difference=diff,
+        )  # fmt: skip
 
     def _check_lease(self, when: str) -> bool:
         if self.lease_valid():

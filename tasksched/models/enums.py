@@ -29,6 +29,7 @@ class NotificationEvent(StrEnum):
     RUN_SUCCEEDED = "run_succeeded"
     RUN_REJECTED = "run_rejected"
     RUN_FAILED = "run_failed"
+    RUN_LOST = "run_lost"
     RUN_SKIPPED = "run_skipped"
     RUN_DEFERRED = "run_deferred"
     COOLDOWN_ENTERED = "cooldown_entered"
@@ -44,7 +45,8 @@ class ScheduleStatus(StrEnum):
 
 
 class RunStatus(StrEnum):
-    """A run's status. Terminal: succeeded, rejected, failed, skipped, missed, lost."""
+    """A run's status. Terminal: succeeded, rejected, failed, skipped, missed, lost,
+    interrupted."""
 
     QUEUED = "queued"
     RUNNING = "running"
@@ -55,6 +57,7 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"
     MISSED = "missed"
     LOST = "lost"
+    INTERRUPTED = "interrupted"
 
     @property
     def terminal(self) -> bool:

@@ -1,15 +1,21 @@
 """Beat's side of the store: leadership, the due index head, the claim and the outbox.
 
 Every call here is one round trip: :meth:`BeatStore.leader_tick` (lease, clock, switch,
-due head with its timing fields), :meth:`BeatStore.claim` (one Lua script per batch,
-guarded by the leader's token) and the outbox reads and acknowledgements. Nothing here scans the
+due head with its timing fields), :meth:`BeatStore.claim` (one Lua script per batch, fenced by
+the leader's token and term; when the broker is this Redis it pushes the task messages in the
+same script) and the outbox reads, fenced pushes and acknowledgements. Nothing here scans the
 schedules.
+
+Every script is safe to run twice (redis-py retries a call whose reply was lost): the claim
+carries a claim id and a repeated claim returns the runs it already claimed; a fenced push
+removes each outbox entry in the same step as it pushes its message; leader_tick, the fence
+check and the acknowledgement (HDEL) are idempotent by nature.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +50,9 @@ class DueClaim:
     version: str  # "" when the schedule hash is gone
     new_score: float | None  # None: drop from the due index
     tenant_id: str = ""
-    # (run id, fire time, trigger, outbox payload JSON)
-    runs: list[tuple[str, float, str, str]] = field(default_factory=list)
-    # The task keyword arguments of each run, in the order of ``runs``.
+    # (run id, fire time, trigger, outbox payload JSON, pending deadline)
+    runs: list[tuple[str, float, str, str, float]] = field(default_factory=list)
+    # The outbox payload of each run (task keyword arguments and ``expires``), as ``runs``.
     kwargs: list[dict[str, Any]] = field(default_factory=list)
     # (run id, fire time, reason)
     missed: list[tuple[str, float, str]] = field(default_factory=list)
@@ -127,18 +133,36 @@ class BeatStore:
 
     # ---- claims ---------------------------------------------------------------------------
     def claim(
-        self, token: str, lease_s: float, now: float, claims: Sequence[DueClaim]
+        self,
+        token: str,
+        fence: int,
+        lease_s: float,
+        now: float,
+        claims: Sequence[DueClaim],
+        claim_id: str,
+        push_to: str | None = None,
+        messages: Mapping[str, str] | None = None,
     ) -> ClaimResult:
-        """Claim ``claims`` in one script call (see ``scripts/claim_batch.lua``)."""
+        """Claim ``claims`` in one script call (see ``scripts/claim_batch.lua``).
+
+        With ``push_to`` (a broker list in this Redis) each newly claimed run's message from
+        ``messages`` (run id -> kombu envelope) is pushed there in the same script; otherwise
+        its payload goes to the outbox for :meth:`fenced_push` or another broker.
+        """
         k = self._k
+        push = push_to is not None and messages is not None
+        queue_key = push_to if push_to is not None and push else k.outbox
         args: list[Any] = [
             token,
+            int(fence),
             max(int(lease_s * 1000), 1),
             _f(now),
             self._s.settings.run_history_max,
             k.schedule(""),
             k.run(""),
             k.runs(""),
+            claim_id,
+            "push" if push else "outbox",
             len(claims),
         ]
         for c in claims:
@@ -153,12 +177,24 @@ class BeatStore:
                     len(c.missed),
                 )
             )
-            for run_id, fire, trigger, payload in c.runs:
-                args.extend((run_id, _f(fire), trigger, payload))
+            for run_id, fire, trigger, payload, pending_until in c.runs:
+                item = messages[run_id] if push else payload  # type: ignore[index]
+                args.extend((run_id, _f(fire), trigger, item, _f(pending_until)))
             for run_id, fire, reason in c.missed:
                 args.extend((run_id, _f(fire), reason))
         res = self._s.scripts.run(
-            "claim_batch", [k.beat_lock, k.due, k.outbox, k.beat_health], args
+            "claim_batch",
+            [
+                k.beat_lock,
+                k.beat_fence,
+                k.due,
+                k.outbox,
+                k.beat_health,
+                k.beat_claim,
+                k.pending,
+                queue_key,
+            ],
+            args,
         )
         if int(res[0]) == -1:
             return ClaimResult(lost_lease=True)
@@ -185,22 +221,57 @@ class BeatStore:
                 return
 
     def outbox_ack(self, run_ids: Sequence[str]) -> None:
-        """Remove published runs from the outbox."""
+        """Remove published runs from the outbox (idempotent)."""
         if run_ids:
             self._r.hdel(self._k.outbox, *run_ids)
 
-    def push_and_ack(self, list_key: str, messages: Sequence[str], run_ids: Sequence[str]) -> None:
-        """Push broker messages to ``list_key`` and remove their runs from the outbox, atomically.
+    def fence_ok(self, token: str, fence: int, lease_s: float) -> bool:
+        """True (lease renewed) while ``token`` leads in term ``fence``: checked right before a
+        publish through another broker (``scripts/beat_fence.lua``)."""
+        k = self._k
+        return bool(
+            self._s.scripts.run(
+                "beat_fence",
+                [k.beat_lock, k.beat_fence],
+                [token, int(fence), max(int(lease_s * 1000), 1)],
+            )
+        )
 
-        For a broker that is this Redis (kombu's Redis transport: LPUSH, consumers pop the
-        tail). One MULTI/EXEC: either both happen or neither.
+    def fenced_push(
+        self,
+        token: str,
+        fence: int,
+        lease_s: float,
+        list_key: str,
+        run_ids: Sequence[str],
+        messages: Sequence[str],
+    ) -> int | None:
+        """Push the messages of outbox runs to ``list_key`` (a broker list in this Redis) and
+        remove their outbox entries, in one script, fenced (``scripts/push_and_ack.lua``).
+
+        Only runs still in the outbox are pushed, so a repeat pushes nothing twice. Returns
+        how many were pushed, None when fenced out (nothing written).
         """
-        if not messages:
-            return
-        pipe = self._r.pipeline(transaction=True)
-        pipe.lpush(list_key, *messages)
-        pipe.hdel(self._k.outbox, *run_ids)
-        pipe.execute()
+        if not run_ids:
+            return 0
+        k = self._k
+        args: list[Any] = [token, int(fence), max(int(lease_s * 1000), 1)]
+        for run_id, message in zip(run_ids, messages, strict=True):
+            args.extend((run_id, message))
+        n = int(
+            self._s.scripts.run(
+                "push_and_ack", [k.beat_lock, k.beat_fence, k.outbox, list_key], args
+            )
+        )
+        return None if n < 0 else n
+
+    def take_list(self, list_key: str) -> list[str]:
+        """Read and delete a list (the publisher's start-up probe), oldest first."""
+        pipe = self._r.pipeline(transaction=False)
+        pipe.lrange(list_key, 0, -1)
+        pipe.delete(list_key)
+        items, _ = pipe.execute()
+        return [str(x) for x in reversed(items)]
 
     # ---- health ---------------------------------------------------------------------------
     def record_dispatch_lag(self, lag_s: float) -> None:

@@ -48,6 +48,21 @@ class Keys:
         """Sorted set: run ids now ``running`` -> their start time (for the lost-run sweep)."""
         return f"{self.base}running"
 
+    @property
+    def pending(self) -> str:
+        """Sorted set: ``queued``/``deferred`` run ids -> when the pending sweep ends them if no
+        worker took them by then (their message was lost, or came too late)."""
+        return f"{self.base}pending"
+
+    def schedule_tomb(self, schedule_id: str) -> str:
+        """String: a deleted schedule's short-lived tombstone (the deleting call's id), so that
+        a delete retried after a lost reply answers "deleted" again."""
+        return f"{self.base}tomb:schedule:{schedule_id}"
+
+    def tomb(self, run_id: str) -> str:
+        """String: a run id's tombstone (its last status), kept longer than any redelivery."""
+        return f"{self.base}tomb:{run_id}"
+
     def run(self, run_id: str) -> str:
         """Hash: one run record."""
         return f"{self.base}run:{run_id}"
@@ -65,6 +80,12 @@ class Keys:
     def beat_fence(self) -> str:
         """String: a counter, incremented at each new leadership (fencing token)."""
         return f"{self.base}beat:fence"
+
+    @property
+    def beat_claim(self) -> str:
+        """Hash: the leader's last claim (its id and result), so a retried claim answers the
+        same."""
+        return f"{self.base}beat:claim"
 
     @property
     def beat_health(self) -> str:

@@ -1,27 +1,34 @@
-"""A training run's life in Redis: claim, defer, finish, and the sweep for lost runs.
+"""A training run's life in Redis: claim, defer, finish, lost, and the sweeps.
 
 Every transition is one Lua script (``scripts/run_*.lua``), so two deliveries of one run, two
 workers racing for one schedule, or a worker that died, never leave a half-written state:
 
-* :meth:`RunLifecycle.claim` - pre-run checks 1 and 2: the run id was not started, the
-  per-schedule run lock is free; on success the run is ``running`` and the lock is ours. It
-  returns the schedule hash and the switch with it (one round trip).
+* :meth:`RunLifecycle.claim` - pre-run checks 1 and 2: the run id was not started (its record,
+  or its tombstone once the record was trimmed), the message is not older than the misfire
+  grace, the per-schedule run lock is free; on success the run is ``running`` and the lock is
+  ours. It returns the schedule hash and the switch with it (one round trip).
 * :meth:`RunLifecycle.defer` - ``deferred``, lock released, deferral counted.
 * :meth:`RunLifecycle.finish` - the outcome, the schedule's counters, cooldown, last result,
-  lock released.
-* :meth:`RunLifecycle.sweep` - ``running`` runs whose run lock expired (their worker died)
-  become ``lost``.
+  lock released, tombstone written.
+* :meth:`RunLifecycle.lost` - an attempt whose worker stopped: re-queued once, then ``lost``;
+  never a training failure.
 
-Running runs are indexed in the sorted set :attr:`Keys.running` (run id -> start time), so the
-sweep never scans.
+Each script is idempotent: it carries its caller's token (the attempt token, or an id made per
+call), and the same token asking again - redis-py retrying a call whose reply was lost - gets
+the first answer and changes nothing. That is what makes the client's reconnect-and-retry safe
+on this path (see docs/worker.md, "Retries").
+
+Running runs are indexed in the sorted set :attr:`Keys.running` (run id -> start time) and
+queued or deferred ones in :attr:`Keys.pending` (run id -> when to give up on its message), so
+the sweeps (:mod:`tasksched.store.sweeps`) never scan.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tasksched.errors import NotFoundError
 from tasksched.models import RunStatus
 from tasksched.store.locks import Lease, new_token
 from tasksched.store.records import ScheduleRecord
@@ -30,7 +37,27 @@ from tasksched.store.runs import encode_fields
 if TYPE_CHECKING:
     from tasksched.store import Store
 
-__all__ = ["Finish", "RunClaim", "RunLifecycle", "attempt_token", "failure_limits"]
+__all__ = [
+    "LOST_RERUNS",
+    "STALE_MARGIN_S",
+    "Finish",
+    "Lost",
+    "RunClaim",
+    "RunLifecycle",
+    "attempt_token",
+    "failure_limits",
+]
+
+# A cron or catch-up run received later than its misfire grace plus this margin is recorded
+# missed, not trained (seconds); its message expires this much later again.
+STALE_MARGIN_S = 60.0
+# A run whose attempt was lost (its worker died) runs once more; a second loss ends it as lost.
+LOST_RERUNS = 1
+
+
+def call_id() -> str:
+    """A unique id for one store call, so that a retried call is recognised as the same one."""
+    return os.urandom(8).hex()
 
 
 def attempt_token(run_id: str) -> str:
@@ -58,7 +85,10 @@ def _pairs(flat: list[Any]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class RunClaim:
-    """What :meth:`RunLifecycle.claim` found. ``code``: claimed|duplicate|stale|done|locked."""
+    """What :meth:`RunLifecycle.claim` found.
+
+    ``code``: claimed|duplicate|stale|done|gone|expired|locked (see ``scripts/run_claim.lua``).
+    """
 
     code: str
     now: float
@@ -78,6 +108,19 @@ class Finish:
     now: float | None
 
 
+@dataclass(frozen=True)
+class Lost:
+    """What :meth:`RunLifecycle.lost` did: ``result`` 0 not applied, 1 re-queued, 2 ended."""
+
+    result: int
+    attempts: int
+
+    @property
+    def requeued(self) -> bool:
+        """The run is ``queued`` again and needs a message (or its current delivery runs it)."""
+        return self.result == 1
+
+
 class RunLifecycle:
     """Run transitions for one store."""
 
@@ -85,6 +128,7 @@ class RunLifecycle:
         self.store = store
         self.keys = store.keys
         self.running = store.keys.running
+        self._tomb_ms = store.settings.tombstone_ttl_s * 1000
 
     def lease(self, schedule_id: str, token: str) -> Lease:
         """The schedule's run lock as held by ``token``."""
@@ -114,6 +158,9 @@ class RunLifecycle:
                 k.schedule(schedule_id),
                 k.control,
                 self.running,
+                k.pending,
+                k.tomb(run_id),
+                k.metrics,
             ],
             [
                 run_id,
@@ -126,6 +173,9 @@ class RunLifecycle:
                 tenant_id,
                 trigger,
                 "" if fire_time is None else repr(float(fire_time)),
+                self._tomb_ms,
+                repr(float(self.store.settings.beat_default_grace_s)),
+                repr(STALE_MARGIN_S),
             ],
         )
         return RunClaim(
@@ -142,20 +192,26 @@ class RunLifecycle:
         run_id: str,
         schedule_id: str,
         token: str,
+        held: bool,
         reason: str,
         countdown_s: float,
         check: str,
+        pending_until: float,
         **fields: Any,
     ) -> int | None:
-        """Mark the run deferred (lock released), setting ``fields`` on it in the same script;
-        returns its deferral count, None if not ours."""
-        args: list[Any] = [run_id, token, reason, repr(float(countdown_s)), check]
+        """Mark the run deferred (lock released if ``held`` by ``token``), setting ``fields`` on
+        it in the same script; returns its deferral count, None if not ours. The pending sweep
+        ends it at ``pending_until`` if no worker took it by then."""
+        args: list[Any] = [
+            run_id, token, "1" if held else "0", reason, repr(float(countdown_s)), check,
+            repr(float(pending_until)),
+        ]
         for name, value in encode_fields(fields).items():
             args.extend((name, value))
+        k = self.keys
         n = int(
             self.store.scripts.run(
-                "run_defer",
-                [self.keys.run(run_id), self.keys.run_lock(schedule_id), self.running],
+                "run_defer", [k.run(run_id), k.run_lock(schedule_id), self.running, k.pending],
                 args,
             )
         )
@@ -181,6 +237,8 @@ class RunLifecycle:
             max(int(max_consecutive_failures), 1),
             repr(float(cooldown_s)),
             reason,
+            call_id(),
+            self._tomb_ms,
         ]
         for name, value in encode_fields(fields).items():
             args.extend((name, value))
@@ -192,6 +250,8 @@ class RunLifecycle:
                 k.run_lock(schedule_id),
                 self.running,
                 k.metrics,
+                k.pending,
+                k.tomb(run_id),
             ],
             args,
         )
@@ -202,9 +262,46 @@ class RunLifecycle:
             now=float(res[3]) if res[3] else None,
         )
 
-    def update(self, run_id: str, **fields: Any) -> None:
-        """Set fields on the run record (progress notes while it runs)."""
-        self.store.runs.update(run_id, **fields)
+    def lost(
+        self,
+        run_id: str,
+        schedule_id: str,
+        token: str,
+        reason: str,
+        pending_until: float,
+        only_if_lock_gone: bool,
+    ) -> Lost:
+        """The attempt holding ``token`` stopped: re-queue the run once, else end it ``lost``
+        (see ``scripts/run_lost.lua``). ``only_if_lock_gone``: a sweep's judgement, refused
+        while the attempt still holds its lock."""
+        k = self.keys
+        res = self.store.scripts.run(
+            "run_lost",
+            [
+                k.run(run_id),
+                k.schedule(schedule_id),
+                k.run_lock(schedule_id),
+                self.running,
+                k.metrics,
+                k.pending,
+                k.tomb(run_id),
+            ],
+            [
+                run_id,
+                token,
+                reason,
+                call_id(),
+                LOST_RERUNS,
+                repr(float(pending_until)),
+                self._tomb_ms,
+                "1" if only_if_lock_gone else "0",
+            ],
+        )
+        return Lost(result=int(res[0]), attempts=int(res[1]))
+
+    def update(self, run_id: str, **fields: Any) -> bool:
+        """Set fields on the run record (progress notes while it runs), only while it exists."""
+        return self.store.runs.update(run_id, **fields)
 
     def running_runs(self) -> list[tuple[str, float]]:
         """(run id, start time) of every run indexed as running."""
@@ -220,44 +317,3 @@ class RunLifecycle:
         for rid in ids:
             pipe.hget(self.keys.run(rid), "worker")
         return [rid for rid, w in zip(ids, pipe.execute(), strict=True) if w == worker]
-
-    def sweep(self) -> list[str]:
-        """Mark ``running`` runs whose run lock is gone (or another's) as ``lost``; their ids."""
-        entries = self.running_runs()
-        if not entries:
-            return []
-        r, k = self.store.redis, self.keys
-        pipe = r.pipeline(transaction=False)
-        for run_id, _ in entries:
-            pipe.hmget(k.run(run_id), ["status", "lock_token", "schedule_id"])
-        rows = pipe.execute()
-        pipe = r.pipeline(transaction=False)
-        for _status, _token, schedule_id in rows:
-            pipe.get(k.run_lock(schedule_id or ""))
-        holders = pipe.execute()
-        lost: list[str] = []
-        for (run_id, _), row, holder in zip(entries, rows, holders, strict=True):
-            status, token, schedule_id = row
-            if status != RunStatus.RUNNING.value or not schedule_id:
-                r.zrem(self.running, run_id)  # a stale index entry
-                continue
-            if holder == token:
-                continue
-            try:
-                record: ScheduleRecord | None = self.store.schedules.get(schedule_id)
-            except NotFoundError:
-                record = None
-            max_failures, cooldown_s = failure_limits(record)
-            done = self.finish(
-                run_id,
-                schedule_id,
-                token or "",
-                RunStatus.LOST,
-                "the worker running it stopped (its run lock expired)",
-                max_failures,
-                cooldown_s,
-                stop="lost",
-            )
-            if done.applied:
-                lost.append(run_id)
-        return lost

@@ -25,6 +25,8 @@ COUNTERS = (
     "failed_runs",
     "skipped_runs",
     "rejected_runs",
+    "lost_runs",  # attempts whose worker stopped (not failures)
+    "interrupted_runs",  # runs ended by a worker's shutdown (not failures)
     "consecutive_failures",
 )
 # Values a hash field takes when absent (left out on bulk create to save memory and time).

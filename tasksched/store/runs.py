@@ -102,7 +102,9 @@ class RunStore:
         """Write a run record and index it (trimming history beyond the cap).
 
         With ``only_new`` an existing record is left as it is and False returned. With
-        ``pipe`` the write is queued there and None returned.
+        ``pipe`` the write is queued there and None returned. A ``queued`` run is indexed as
+        pending: if no worker takes it within the broker's visibility timeout (its message was
+        lost), the pending sweep ends it.
         """
         score = time.time() if score is None else score
         data = encode_fields(
@@ -115,24 +117,34 @@ class RunStore:
                 **fields,
             }
         )
+        pending = ""
+        if status is RunStatus.QUEUED:
+            pending = repr(float(score) + self._s.settings.effective_visibility_timeout_s)
         args: list[Any] = [
             run_id,
             repr(float(score)),
             self._s.settings.run_history_max,
             self._k.run(""),
             "nx" if only_new else "",
+            pending,
         ]
         for k, v in data.items():
             args.extend((k, v))
         res = self._s.scripts.run(
-            "add_run", [self._k.run(run_id), self._k.runs(schedule_id)], args, client=pipe
+            "add_run",
+            [self._k.run(run_id), self._k.runs(schedule_id), self._k.pending],
+            args,
+            client=pipe,
         )
         return None if pipe is not None else bool(res)
 
-    def update(self, run_id: str, pipe: Any = None, **fields: Any) -> None:
-        """Set fields on an existing run record."""
-        client = pipe if pipe is not None else self._r
-        client.hset(self._k.run(run_id), mapping=encode_fields(fields))
+    def update(self, run_id: str, **fields: Any) -> bool:
+        """Set fields on an existing run record; False (nothing written) when it is gone."""
+        data = encode_fields(fields)
+        if not data:
+            return True
+        args = [x for kv in data.items() for x in kv]
+        return bool(self._s.scripts.run("run_update", [self._k.run(run_id)], args))
 
     def get(self, run_id: str) -> dict[str, Any]:
         """The run ``run_id`` as a dict; raises NotFoundError."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,10 @@ from tasksched.store.records import (
 
 if TYPE_CHECKING:
     from tasksched.store import Store
+
+# A deletion is remembered this long (ms) to answer a retried delete: longer than the client's
+# reconnect retries (about 30 s).
+SCHEDULE_TOMB_TTL_MS = 60_000
 
 
 class ScheduleStore:
@@ -401,6 +406,7 @@ class ScheduleStore:
             due_action,
             next_run,
             status,
+            os.urandom(8).hex(),
         ]
         for f, v in mapping.items():
             args.extend((f, v))
@@ -432,23 +438,26 @@ class ScheduleStore:
         return self.get(schedule_id)
 
     def delete(self, schedule_id: str) -> None:
-        """Delete a schedule, its index entries, its runs and its run lock."""
+        """Delete a schedule and everything it left: index entries, run lock, run records with
+        their outbox, running and pending entries (``scripts/delete_schedule.lua``; run
+        tombstones stay, so a redelivered message is still refused). Raises NotFoundError."""
         k = self._k
-        key, runs_key = k.schedule(schedule_id), k.runs(schedule_id)
-
-        def tx(pipe: Any) -> None:
-            tenant = pipe.hget(key, "tenant_id")
-            if tenant is None:
-                raise NotFoundError("schedule", schedule_id)
-            run_ids = pipe.zrange(runs_key, 0, -1)
-            pipe.multi()
-            pipe.delete(key, runs_key, k.run_lock(schedule_id))
-            if run_ids:
-                pipe.delete(*[k.run(r) for r in run_ids])
-            pipe.srem(k.tenant(tenant), schedule_id)
-            pipe.zrem(k.due, schedule_id)
-
-        self._r.transaction(tx, key, runs_key)
+        done = self._s.scripts.run(
+            "delete_schedule",
+            [
+                k.schedule(schedule_id),
+                k.runs(schedule_id),
+                k.run_lock(schedule_id),
+                k.due,
+                k.outbox,
+                k.running,
+                k.pending,
+                k.schedule_tomb(schedule_id),
+            ],
+            [schedule_id, k.run(""), k.tenant(""), os.urandom(8).hex(), SCHEDULE_TOMB_TTL_MS],
+        )
+        if not int(done):
+            raise NotFoundError("schedule", schedule_id)
 
 
 def _unmask_headers(new: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:

@@ -1,9 +1,11 @@
-"""The worker's heartbeat and lost-run sweep, run by a thread in the worker's main process.
+"""The worker's heartbeat and sweeps, run by a thread in the worker's main process.
 
 Every ``TASKSCHED_WORKER_HEARTBEAT_S`` the worker writes its readings to ``keys.workers``
-(node name -> JSON: ts (Redis time), host, CPU, memory, limits, queues, active runs) and
-sweeps ``running`` runs whose run lock expired (their worker died) to ``lost``. A clean
-shutdown removes the entry. Started by Celery's ``worker_ready`` signal.
+(node name -> JSON: ts (Redis time), host, CPU, memory, limits, queues, active runs), then
+sweeps (:mod:`tasksched.store.sweeps`): a ``running`` run whose run lock expired (its worker
+died) is re-queued and published once more, or ends ``lost``; a ``queued``/``deferred`` run
+past its pending deadline (its message was lost) ends ``missed``. A clean shutdown removes the
+entry. Started by Celery's ``worker_ready`` signal.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from tasksched.resources import HostMonitor, memory_mb
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
 from tasksched.store.lifecycle import RunLifecycle
+from tasksched.store.sweeps import grace_s, sweep_lost, sweep_pending
+from tasksched.tasks.requeue import publish_rerun
 
 __all__ = ["Heartbeat", "heartbeat_payload"]
 
@@ -89,21 +93,37 @@ class Heartbeat:
     def beat(self) -> dict[str, Any]:
         """Write one heartbeat and sweep once; returns the payload."""
         s = self.settings
+        now = self.store.time()
         payload = heartbeat_payload(
             self.node,
-            self.store.time(),
+            now,
             self.queues,
             {"max_memory_mb": s.worker_max_memory_mb, "max_cpu_percent": s.worker_max_cpu_percent},
             self._active_runs(),
             self.monitor.cpu_percent,
         )
         self.store.control.write_heartbeat(self.node, payload)
-        for run_id in self.life.sweep():
+        for swept in sweep_lost(self.store, now):
+            assert swept.lost is not None
+            requeued = swept.lost.requeued
+            if requeued:
+                publish_rerun(self.store, swept.run_id, swept.schedule_id, swept.tenant_id,
+                              swept.trigger, swept.fire_time,
+                              grace_s(self.store, swept.schedule_id))  # fmt: skip
             log_event(
-                logger, logging.ERROR, "run lost: its worker stopped", event="run_lost",
-                correlation_id=run_id, run_id=run_id, swept_by=self.node,
-            )
-            _notify_lost(self.store, run_id)
+                logger, logging.WARNING,
+                "run lost: its worker stopped; " + ("re-queued" if requeued else "ended lost"),
+                event="run_lost", correlation_id=swept.run_id, run_id=swept.run_id,
+                schedule_id=swept.schedule_id, requeued=requeued, swept_by=self.node,
+            )  # fmt: skip
+            if not requeued:
+                _notify_lost(self.store, swept.run_id)
+        for swept in sweep_pending(self.store, now):
+            log_event(
+                logger, logging.WARNING, "run missed: its message never came", event="run_missed",
+                correlation_id=swept.run_id, run_id=swept.run_id,
+                schedule_id=swept.schedule_id, swept_by=self.node,
+            )  # fmt: skip
         return payload
 
     def _loop(self) -> None:
@@ -122,12 +142,7 @@ def _notify_lost(store: Store, run_id: str) -> None:
 
         run = store.runs.get(run_id)
         record = store.schedules.get(str(run["schedule_id"]))
-        emit_event(store, NotificationEvent.RUN_FAILED, record, run)
-        if record.cooldown_until and run.get("finished_at") and (
-            record.counters.get("consecutive_failures", 0)
-            >= record.config.safety_controls.max_consecutive_failures
-        ):
-            emit_event(store, NotificationEvent.COOLDOWN_ENTERED, record, run)
+        emit_event(store, NotificationEvent.RUN_LOST, record, run)
     except Exception:
         logger.exception("notification for a lost run failed")
 

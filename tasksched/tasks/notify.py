@@ -109,10 +109,12 @@ def emit_event(
 
 
 # ---- the worker side ---------------------------------------------------------------------
-def _json_logs(**_: Any) -> None:
+def _json_logs(sender: Any = None, **_: Any) -> None:
     # The log channel's lines are structured: a worker that runs this task logs JSON
-    # (idempotent, so the training side may call it too).
-    configure_logging("INFO")
+    # (idempotent, so the training side may call it too), at the worker's --loglevel unless
+    # TASKSCHED_LOG_LEVEL says otherwise.
+    level = getattr(sender, "loglevel", None)
+    configure_logging(get_settings().log_level or logging.getLevelName(level or logging.INFO))
 
 
 worker_init.connect(_json_logs, weak=False)

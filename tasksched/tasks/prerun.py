@@ -7,9 +7,13 @@
 5. host resources -> deferred until the misfire grace ends, then skipped (never bypassed);
 6. new data -> below the minimum skipped (``force`` bypasses), above the maximum capped.
 
-Checks 1 and 2 and the reads for 3 and 4 are one Redis script (``run_claim.lua``); 5 reads
-this host (CPU sampled in the background); 6 asks the learner. :meth:`PreRun.check` returns
-either a :class:`Prepared` run (lock held, status ``running``) or a final :class:`Outcome`.
+Checks 1 and 2 and the reads for 3 and 4 are one Redis script (``run_claim.lua``), which also
+refuses a run id remembered by its tombstone, records nothing for a deleted schedule and records
+a cron run received past its misfire grace (plus a margin) as missed; 5 reads this host (CPU
+sampled in the background); 6 asks the learner. :meth:`PreRun.claim` does checks 1 and 2 and
+returns a :class:`Claimed` run (lock held, status ``running``: the caller renews the lock from
+here on) or a final :class:`Outcome`; :meth:`PreRun.after_claim` does 3-6 and returns a
+:class:`Prepared` run or an :class:`Outcome`. :meth:`PreRun.check` is both.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from tasksched.safety import Action, Decision
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.lifecycle import (
+    STALE_MARGIN_S,
     RunClaim,
     RunLifecycle,
     attempt_token,
@@ -40,7 +45,7 @@ from tasksched.store.lifecycle import (
     holder_run_id,
 )
 
-__all__ = ["Outcome", "PreRun", "Prepared", "RunMessage", "schedule_record"]
+__all__ = ["Claimed", "Outcome", "PreRun", "Prepared", "RunMessage", "schedule_record"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,21 @@ class Outcome:
     cooldown_entered: bool = False
     record: ScheduleRecord | None = None
     deferrals: int = 0
+
+
+@dataclass
+class Claimed:
+    """A run whose checks 1 and 2 passed: the lock is held with ``token``, status ``running``."""
+
+    msg: RunMessage
+    token: str
+    claim: RunClaim
+    record: ScheduleRecord | None
+    checks: list[dict[str, Any]]
+    forced: bool
+    deadline: float
+    deferrals: int
+    t0: float
 
 
 @dataclass
@@ -151,16 +171,22 @@ class PreRun:
         self,
         msg: RunMessage,
         token: str,
+        held: bool,
         d: Decision,
         record: ScheduleRecord | None,
         checks: list[dict[str, Any]],
+        deadline: float,
     ) -> Outcome:
         checks.append(d.as_dict())
         if d.action is Action.SKIP:
-            return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
+            return self.end(
+                msg, token if held else "", RunStatus.SKIPPED, d.reason, record, d.check,
+                checks=checks,
+            )  # fmt: skip
         n = self.life.defer(
-            msg.run_id, msg.schedule_id, token, d.reason, d.countdown_s, d.check, checks=checks
-        )
+            msg.run_id, msg.schedule_id, token, held, d.reason, d.countdown_s, d.check,
+            deadline + STALE_MARGIN_S, checks=checks,
+        )  # fmt: skip
         if n is None:
             reason = f"not deferred: the run changed meanwhile ({d.reason})"
             return Outcome(None, reason, check=d.check)
@@ -168,9 +194,16 @@ class PreRun:
             RunStatus.DEFERRED, d.reason, d.countdown_s, d.check, record=record, deferrals=n
         )
 
-    # ---- the checks -----------------------------------------------------------------------
+    # ---- the checks ----------------------------------------------------------------------
     def check(self, msg: RunMessage) -> Prepared | Outcome:
         """Run checks 1-6; a Prepared run holds the lock and is ``running``."""
+        claimed = self.claim(msg)
+        if isinstance(claimed, Outcome):
+            return claimed
+        return self.after_claim(claimed)
+
+    def claim(self, msg: RunMessage, _rerun: bool = False) -> Claimed | Outcome:
+        """Checks 1 and 2 (one script); a Claimed run holds the lock and is ``running``."""
         t0 = time.perf_counter()
         token = attempt_token(msg.run_id)
         claim = self.life.claim(
@@ -189,22 +222,31 @@ class PreRun:
         if claim.code == "done":
             reason = f"refused: this run already ended ({claim.detail})"
             return Outcome(None, reason, check="run_id")
-        if claim.code == "stale":
-            return self.end(
-                msg,
-                claim.detail,
-                RunStatus.LOST,
-                "the worker running it stopped (its run lock expired); redelivered message",
-                record,
-                "run_id",
-                stop="lost",
-            )
-        checks.append({"check": "run_id", "ok": True})
-        forced = claim.run.get("forced") == "1"
-        deferrals = int(claim.run.get("deferrals") or 0)
+        if claim.code == "gone":
+            return Outcome(None, "refused: its schedule was deleted; nothing recorded",
+                           check="run_id")  # fmt: skip
+        if claim.code == "expired":
+            return Outcome(RunStatus.MISSED, claim.detail, check="staleness", record=record)
         grace_s = self.settings.beat_default_grace_s
         if record is not None and record.config.misfire_grace_s is not None:
             grace_s = record.config.misfire_grace_s
+        if claim.code == "stale":
+            # A redelivered message of an attempt whose worker died: run it once more (here,
+            # with this delivery), or end it as lost; never a training failure.
+            lost = self.life.lost(
+                msg.run_id, msg.schedule_id, claim.detail,
+                "the worker running it stopped (its run lock expired); redelivered message",
+                claim.now + grace_s + STALE_MARGIN_S, only_if_lock_gone=True,
+            )  # fmt: skip
+            if lost.result == 2:
+                return Outcome(RunStatus.LOST, "the worker running it stopped twice; not run "
+                               "again", check="run_id", record=record)  # fmt: skip
+            if not _rerun:
+                return self.claim(msg, _rerun=True)
+            return Outcome(None, "refused: the run changed meanwhile", check="run_id")
+        checks.append({"check": "run_id", "ok": True})
+        forced = claim.run.get("forced") == "1"
+        deferrals = int(claim.run.get("deferrals") or 0)
         origin = msg.fire_time or _float(claim.run.get("fire_time")) or _float(
             claim.run.get("queued_at")
         ) or claim.now
@@ -219,9 +261,15 @@ class PreRun:
                 self.settings.defer_backoff_s,
                 deferrals,
             )
-            return self._defer_or_skip(msg, "", d, record, checks)
+            return self._defer_or_skip(msg, token, False, d, record, checks, deadline)
         checks.append({"check": "run_lock", "ok": True})
-        return self._after_lock(msg, token, claim, record, checks, forced, deadline, deferrals, t0)
+        return Claimed(msg, token, claim, record, checks, forced, deadline, deferrals, t0)
+
+    def after_claim(self, c: Claimed) -> Prepared | Outcome:
+        """Checks 3-6 of a claimed run (its lock renewed by the caller meanwhile)."""
+        return self._after_lock(
+            c.msg, c.token, c.claim, c.record, c.checks, c.forced, c.deadline, c.deferrals, c.t0
+        )
 
     def _after_lock(
         self,
@@ -271,7 +319,7 @@ class PreRun:
             deferrals,
         )
         if not d.ok:
-            return self._defer_or_skip(msg, token, d, record, checks)
+            return self._defer_or_skip(msg, token, True, d, record, checks, deadline)
         checks.append(d.as_dict())
         cfg = record.config
         name = cfg.learner or self.settings.learner

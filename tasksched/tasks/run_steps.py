@@ -1,15 +1,17 @@
 """One training run from delivery to outcome: checks, training, gates, finish, notifications.
 
 :class:`RunPipeline` is what the Celery task calls (and what tests and the benchmark call
-in-process). Notifications and logs are after-steps around the run: a failure there is
-logged, never raised into the run.
+in-process). The run lock is renewed (:class:`~tasksched.tasks.lease.LeaseKeeper`) from the
+claim until the record is final. A worker asked to stop ends the run as ``interrupted`` (not a
+failure; the lock released) unless the training finishes within a short grace; a lost run lock
+re-queues the run once (lost, not failed). Notifications and logs are after-steps around the
+run: a failure there is logged, never raised into the run.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,11 +21,14 @@ from tasksched.models import NotificationEvent, RunStatus
 from tasksched.resources import HostMonitor
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
-from tasksched.store.locks import Lease
+from tasksched.store.lifecycle import STALE_MARGIN_S
+from tasksched.store.sweeps import grace_s
+from tasksched.tasks.lease import LeaseKeeper
 from tasksched.tasks.prerun import Outcome, Prepared, PreRun, RunMessage
+from tasksched.tasks.requeue import publish_rerun
 from tasksched.tasks.supervisor import ChildResult, run_child
 
-__all__ = ["LeaseKeeper", "RunPipeline"]
+__all__ = ["RunPipeline"]
 
 logger = logging.getLogger("tasksched.worker")
 
@@ -31,7 +36,7 @@ _EVENTS = {
     RunStatus.SUCCEEDED: NotificationEvent.RUN_SUCCEEDED,
     RunStatus.REJECTED: NotificationEvent.RUN_REJECTED,
     RunStatus.FAILED: NotificationEvent.RUN_FAILED,
-    RunStatus.LOST: NotificationEvent.RUN_FAILED,
+    RunStatus.LOST: NotificationEvent.RUN_LOST,
     RunStatus.SKIPPED: NotificationEvent.RUN_SKIPPED,
 }
 
@@ -43,43 +48,8 @@ _STOPS = {
     ),
     "lease_lost": "run lock lost while training (another run may start): training killed",
 }
-
-
-class LeaseKeeper:
-    """Renews a run lock every third of its TTL in a thread; :meth:`ok` turns False if lost."""
-
-    def __init__(self, lease: Lease, ttl_s: float):
-        self.lease = lease
-        self.ttl_s = ttl_s
-        self._lost = threading.Event()
-        self._stop = threading.Event()
-        self._last_ok = time.monotonic()
-        self._thread = threading.Thread(target=self._loop, name="tasksched-lease", daemon=True)
-
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.ttl_s / 3.0):
-            try:
-                if self.lease.renew():
-                    self._last_ok = time.monotonic()
-                else:
-                    self._lost.set()
-                    return
-            except Exception:
-                if time.monotonic() - self._last_ok > self.ttl_s:
-                    self._lost.set()
-                    return
-
-    def ok(self) -> bool:
-        """False once the lease was lost."""
-        return not self._lost.is_set()
+_WARN = (RunStatus.REJECTED, RunStatus.DEFERRED, RunStatus.LOST, RunStatus.INTERRUPTED)
+_INTERRUPTED = "its worker was asked to stop (shutdown): training stopped; not a failure"
 
 
 class RunPipeline:
@@ -116,9 +86,9 @@ class RunPipeline:
 
     def _after(self, msg: RunMessage, outcome: Outcome) -> Outcome:
         level = logging.INFO
-        if outcome.status in (RunStatus.FAILED, RunStatus.LOST):
+        if outcome.status is RunStatus.FAILED:
             level = logging.ERROR
-        elif outcome.status in (RunStatus.REJECTED, RunStatus.DEFERRED) or outcome.status is None:
+        elif outcome.status is None or outcome.status in _WARN:
             level = logging.WARNING
         log_event(
             logger, level, f"run {outcome.status.value if outcome.status else 'refused'}",
@@ -130,21 +100,39 @@ class RunPipeline:
         if outcome.status is RunStatus.DEFERRED:
             if outcome.deferrals == 1:  # once per run, not at every retry
                 self._emit(NotificationEvent.RUN_DEFERRED, outcome.record, msg.run_id)
-        elif outcome.status is not None:
+        elif outcome.status in _EVENTS:
             self._emit(_EVENTS[outcome.status], outcome.record, msg.run_id)
         if outcome.cooldown_entered:
             self._emit(NotificationEvent.COOLDOWN_ENTERED, outcome.record, msg.run_id)
         return outcome
 
     # ---- the run --------------------------------------------------------------------------
-    def run(self, msg: RunMessage) -> Outcome:
-        """Checks, then training and gates when they pass; the outcome is recorded."""
-        checked = self.pre.check(msg)
-        if isinstance(checked, Outcome):
-            return self._after(msg, checked)
-        return self._after(msg, self.train(checked))
+    def run(self, msg: RunMessage, stop: Callable[[], bool] = lambda: False) -> Outcome:
+        """Checks, then training and gates when they pass; the outcome is recorded.
 
-    def train(self, p: Prepared) -> Outcome:
+        ``stop`` turns True when this worker is asked to stop: the run then ends as
+        ``interrupted`` (checks not yet done, or training not finished within the grace).
+        """
+        claimed = self.pre.claim(msg)
+        if isinstance(claimed, Outcome):
+            return self._after(msg, claimed)
+        lease = self.pre.life.lease(msg.schedule_id, claimed.token)
+        with LeaseKeeper(lease, self.settings.run_lock_ttl_s) as keeper:
+            checked = self.pre.after_claim(claimed)
+            if isinstance(checked, Outcome):
+                return self._after(msg, checked)
+            if not keeper.ok():
+                return self._after(msg, self._lease_lost(checked))
+            if stop():
+                return self._after(msg, self.pre.end(
+                    msg, checked.token, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record,
+                    "shutdown", checks=checked.checks, stop="interrupted",
+                ))  # fmt: skip
+            return self._after(msg, self.train(checked, keeper, stop))
+
+    def train(
+        self, p: Prepared, keeper: LeaseKeeper, stop: Callable[[], bool] = lambda: False
+    ) -> Outcome:
         """Back up, train in a child under the limits, gate, then promote or roll back."""
         controls = p.controls
         self.pre.life.update(
@@ -157,9 +145,26 @@ class RunPipeline:
             memory_budget_mb=p.limits.memory_mb,
         )
         self._emit(NotificationEvent.RUN_STARTED, p.record, p.msg.run_id)
-        lease = self.pre.life.lease(p.msg.schedule_id, p.token)
-        with LeaseKeeper(lease, self.settings.run_lock_ttl_s) as keeper:
-            return self._train_locked(p, keeper, controls.max_training_time_minutes * 60.0)
+        return self._train_locked(p, keeper, controls.max_training_time_minutes * 60.0, stop)
+
+    def _lease_lost(self, p: Prepared, reason: str = "", **fields: Any) -> Outcome:
+        """This attempt lost its run lock: re-queue the run once (a new message), else lost."""
+        msg = p.msg
+        grace = grace_s(self.store, msg.schedule_id)
+        why = reason or "its run lock was lost (not renewed in time)"
+        lost = self.pre.life.lost(
+            msg.run_id, msg.schedule_id, p.token, why,
+            self.store.time() + grace + STALE_MARGIN_S, only_if_lock_gone=False,
+        )  # fmt: skip
+        if fields:
+            self.pre.life.update(msg.run_id, **fields)
+        if lost.requeued:
+            publish_rerun(self.store, msg.run_id, msg.schedule_id, msg.tenant_id, msg.trigger,
+                          msg.fire_time, grace)  # fmt: skip
+            return Outcome(RunStatus.QUEUED, f"re-queued: {why}", check="run_lock")
+        if lost.result == 2:
+            return Outcome(RunStatus.LOST, why, check="run_lock", record=p.record)
+        return Outcome(None, f"not applied: the run changed meanwhile ({why})", check="run_lock")
 
     def _fail(self, p: Prepared, reason: str, backup: str | None, **fields: Any) -> Outcome:
         rolled_back = False
@@ -175,7 +180,9 @@ class RunPipeline:
             rolled_back=rolled_back, checks=p.checks, **fields,
         )
 
-    def _train_locked(self, p: Prepared, keeper: LeaseKeeper, soft_limit_s: float) -> Outcome:
+    def _train_locked(
+        self, p: Prepared, keeper: LeaseKeeper, soft_limit_s: float, stop: Callable[[], bool]
+    ) -> Outcome:
         controls = p.controls
         backup: str | None = None
         if controls.backup_before_training:
@@ -191,6 +198,7 @@ class RunPipeline:
             soft_limit_s=soft_limit_s,
             kill_grace_s=self.settings.training_kill_grace_s,
             lease_ok=keeper.ok,
+            stop_requested=stop,
         )
         facts: dict[str, Any] = {
             "peak_memory_mb": result.peak_memory_mb,
@@ -198,6 +206,8 @@ class RunPipeline:
         }
         if backup is not None:
             facts["backup_ref"] = backup
+        if result.outcome in ("lease_lost", "interrupted"):
+            return self._stopped(p, result, backup, facts)
         if result.outcome != "ok":
             return self._fail(
                 p, self._why(result, p), backup,
@@ -243,6 +253,25 @@ class RunPipeline:
             p.msg, p.token, RunStatus.REJECTED, reason, p.record, "gates",
             checks=checks, rolled_back=rolled_back, **facts, **scores,
         )
+
+    def _stopped(
+        self, p: Prepared, result: ChildResult, backup: str | None, facts: dict[str, Any]
+    ) -> Outcome:
+        """Training stopped by the worker, not by the learner: restore, then lost or
+        interrupted (neither is a training failure)."""
+        rolled_back = False
+        if backup is not None:
+            try:
+                p.learner.restore(p.ctx, backup)
+                rolled_back = True
+            except Exception as exc:
+                facts["error"] = f"restoring the backup failed: {type(exc).__name__}: {exc}"
+        if result.outcome == "lease_lost":
+            return self._lease_lost(p, self._why(result, p), rolled_back=rolled_back, **facts)
+        return self.pre.end(
+            p.msg, p.token, RunStatus.INTERRUPTED, _INTERRUPTED, p.record, "shutdown",
+            checks=p.checks, stop="interrupted", rolled_back=rolled_back, **facts,
+        )  # fmt: skip
 
     @staticmethod
     def _why(result: ChildResult, p: Prepared) -> str:

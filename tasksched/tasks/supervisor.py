@@ -6,7 +6,9 @@ every ``poll_s``: its memory (with its own children) above the budget -> SIGKILL
 (``memory_limit``); past the soft time limit -> SIGTERM, the learner gets
 :class:`~tasksched.learners.base.TrainingStopped` and the child exits cleanly
 (``soft_time_limit``); still alive ``kill_grace_s`` later -> SIGKILL (``hard_time_limit``);
-run lock lost -> SIGKILL (``lease_lost``).
+run lock lost -> SIGKILL (``lease_lost``); this worker asked to stop (SIGTERM, e.g. Ctrl-C in
+``tasksched up``) -> SIGTERM, and SIGKILL after :data:`STOP_GRACE_S` (``interrupted``, unless
+the training finished within the grace).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ import psutil
 
 from tasksched.resources import tree_rss_mb
 
-__all__ = ["ChildResult", "run_child"]
+__all__ = ["STOP_GRACE_S", "ChildResult", "run_child"]
+
+# How long a training may still finish after its worker was asked to stop (seconds).
+STOP_GRACE_S = 5.0
 
 
 @dataclass
@@ -35,7 +40,7 @@ class ChildResult:
     """How the training child ended.
 
     ``outcome``: ok | error | soft_time_limit | hard_time_limit | memory_limit | lease_lost |
-    crashed.
+    interrupted | crashed.
     """
 
     outcome: str
@@ -76,6 +81,7 @@ def run_child(
     kill_grace_s: float,
     lease_ok: Callable[[], bool] = lambda: True,
     poll_s: float = 0.1,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> ChildResult:
     """Train in a child process under the limits; returns how it ended (never raises for it)."""
     workdir = tempfile.mkdtemp(prefix="tasksched-train-")
@@ -90,6 +96,7 @@ def run_child(
     peak = 0.0
     killed_for = ""
     term_sent_at: float | None = None
+    stop_at: float | None = None  # when this worker was asked to stop
     soft_exc = _soft_limit_exceptions()
     try:
         while True:
@@ -99,13 +106,18 @@ def run_child(
                 rss = tree_rss_mb(proc.pid)
                 peak = max(peak, rss)
                 elapsed = time.monotonic() - started
+                if stop_at is None and stop_requested():
+                    stop_at = time.monotonic()
+                    _kill_tree(proc.pid, signal.SIGTERM)
                 if rss > memory_budget_mb:
                     killed_for = "memory_limit"
                 elif not lease_ok():
                     killed_for = "lease_lost"
+                elif stop_at is not None and time.monotonic() - stop_at >= STOP_GRACE_S:
+                    killed_for = "interrupted"
                 elif term_sent_at is not None and time.monotonic() - term_sent_at >= kill_grace_s:
                     killed_for = "hard_time_limit"
-                elif term_sent_at is None and elapsed >= soft_limit_s:
+                elif term_sent_at is None and stop_at is None and elapsed >= soft_limit_s:
                     term_sent_at = time.monotonic()
                     _kill_tree(proc.pid, signal.SIGTERM)
                 if killed_for:
@@ -128,6 +140,12 @@ def run_child(
     base = {"exit_code": proc.returncode, "peak_memory_mb": round(peak, 1), "duration_s": duration}
     if killed_for:
         return ChildResult(outcome=killed_for, **base)  # type: ignore[arg-type]
+    if not result.get("ok") and (
+        stop_at is not None or (result.get("stopped") and term_sent_at is None)
+    ):
+        # Asked to stop, or stopped by a SIGTERM that was not ours (its process group was
+        # told to stop): an interruption, not a training failure.
+        return ChildResult(outcome="interrupted", **base)  # type: ignore[arg-type]
     if result.get("ok"):
         return ChildResult(
             outcome="ok",

@@ -6,14 +6,25 @@ Arguments are ids only (``tenant_id``, ``schedule_id``, ``run_id``, ``fire_time`
 retries without limit for deferrals (each is bounded by the run's misfire grace), and
 Celery time limits as a backstop above the worker's own enforcement (``tasks/supervisor.py``);
 a caller may set per-call limits (``trigger_training`` does, from the schedule's config).
+
+While a run is in progress, SIGTERM to the process running it (a stack stopping its process
+group, as Ctrl-C in ``tasksched up`` does; ``revoke(terminate=True)``) asks the run to stop: it
+ends as ``interrupted`` with its lock released, unless its training finishes within a short
+grace (``tasks/supervisor.py``).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
+from billiard import current_process
 from celery import Task
 
 from tasksched.celery import TRAIN_TASK, app, training_time_limits_s
@@ -72,7 +83,8 @@ def train(
         trigger=trigger,
         worker=str(self.request.hostname or socket.gethostname()),
     )
-    outcome = pipeline().run(msg)
+    with _stop_on_sigterm() as stop:
+        outcome = pipeline().run(msg, stop)
     if outcome.countdown_s > 0:
         # Re-queued with a delay: any worker (maybe a bigger one) may take it.
         raise self.retry(countdown=outcome.countdown_s, max_retries=None)
@@ -81,3 +93,29 @@ def train(
         "status": outcome.status.value if outcome.status else "refused",
         "reason": outcome.reason,
     }
+
+
+@contextmanager
+def _stop_on_sigterm() -> Iterator[Callable[[], bool]]:
+    """While the body runs, SIGTERM sets a flag (returned as a callable) instead of ending the
+    process. In a prefork pool process billiard's handler would exit at once (the run left
+    ``running``); it runs again after the run, when the stopping worker ends its pool. In the
+    worker's own process (solo pool) the worker's handler still runs: its warm shutdown waits
+    for this run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    requested = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    chain = previous if callable(previous) and current_process().name == "MainProcess" else None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        requested.set()
+        if chain is not None:
+            chain(signum, frame)
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,34 +1,49 @@
--- Claim a batch of due entries for the leader, atomically, guarded by its lease token.
--- KEYS[1] beat lease, KEYS[2] due zset, KEYS[3] outbox hash, KEYS[4] beat health hash
--- ARGV[1] token, ARGV[2] lease ttl ms (the claim renews the lease), ARGV[3] now (string),
--- ARGV[4] run history cap, ARGV[5] schedule key prefix, ARGV[6] run key prefix,
--- ARGV[7] runs zset prefix, ARGV[8] number of entries, then per entry:
+-- Claim a batch of due entries for the leader, atomically, fenced by its lease.
+-- KEYS[1] beat lease, KEYS[2] fence counter, KEYS[3] due zset, KEYS[4] outbox hash,
+-- KEYS[5] beat health hash, KEYS[6] last claim hash, KEYS[7] pending zset,
+-- KEYS[8] the broker's queue list (used in "push" mode only)
+-- ARGV[1] token, ARGV[2] fence, ARGV[3] lease ttl ms (the claim renews the lease),
+-- ARGV[4] now (string), ARGV[5] run history cap, ARGV[6] schedule key prefix,
+-- ARGV[7] run key prefix, ARGV[8] runs zset prefix, ARGV[9] claim id,
+-- ARGV[10] mode: "push" (each run's item is its broker message, pushed to KEYS[8] here) or
+-- "outbox" (each run's item is its outbox payload; beat publishes it afterwards),
+-- ARGV[11] number of entries, then per entry:
 --   schedule id, score read, version read ("" = hash missing), new score ("" = drop from due),
 --   tenant id, n_runs, n_missed,
---   n_runs x (run id, fire time, trigger, outbox payload),
+--   n_runs x (run id, fire time, trigger, item, pending deadline),
 --   n_missed x (run id, fire time, reason)
--- An entry is claimed only if its due score and its schedule's version are still what the
--- tick read (a user's update made meanwhile wins). A run record is written only if absent.
--- Returns {-1} when the lease is not ours, else {claimed, stale, missed, run id ...} with the
--- run ids newly put in the outbox.
+-- Fenced: nothing is written unless the lease holds the caller's token and the fence counter
+-- is the caller's term. An entry is claimed only if its due score and its schedule's version
+-- are still what the tick read (a user's update made meanwhile wins). A run record is written
+-- only if absent; each one written is indexed as pending until a worker takes it.
+-- Idempotent: the result is kept under the claim id; the same claim id (a call retried after a
+-- lost reply) gets the same answer and writes nothing twice.
+-- Returns {-1} when fenced out, else {claimed, stale, missed, run id ...} with the run ids
+-- newly claimed (in push mode already in the broker).
 -- #include trim_history
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then
   return {-1}
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local now = ARGV[3]
-local cap = tonumber(ARGV[4])
-local skey, rkey, rskey = ARGV[5], ARGV[6], ARGV[7]
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local last = redis.call('HMGET', KEYS[6], 'id', 'result')
+if last[1] == ARGV[9] and last[2] then
+  return cjson.decode(last[2])
+end
+local now = ARGV[4]
+local cap = tonumber(ARGV[5])
+local skey, rkey, rskey = ARGV[6], ARGV[7], ARGV[8]
+local push = ARGV[10] == 'push'
 local claimed, stale, missed = 0, 0, 0
 local out = {0, 0, 0}
+local messages = {}
 
-local i = 9
-for _ = 1, tonumber(ARGV[8]) do
+local i = 12
+for _ = 1, tonumber(ARGV[11]) do
   local sid, read_score, version, new_score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local tenant, n_runs, n_missed = ARGV[i + 4], tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
   local body = i + 7
-  i = body + 4 * n_runs + 3 * n_missed
-  local score = redis.call('ZSCORE', KEYS[2], sid)
+  i = body + 5 * n_runs + 3 * n_missed
+  local score = redis.call('ZSCORE', KEYS[3], sid)
   local ok = score and tonumber(score) == tonumber(read_score)
   local sched = skey .. sid
   if ok and (redis.call('HGET', sched, 'version') or '') ~= version then ok = false end
@@ -37,15 +52,15 @@ for _ = 1, tonumber(ARGV[8]) do
   else
     claimed = claimed + 1
     if new_score == '' then
-      redis.call('ZREM', KEYS[2], sid)
+      redis.call('ZREM', KEYS[3], sid)
     else
-      redis.call('ZADD', KEYS[2], new_score, sid)
+      redis.call('ZADD', KEYS[3], new_score, sid)
       redis.call('HSET', sched, 'next_run', new_score)
     end
     local runs_key = rskey .. sid
     local wrote = false
     for j = 0, n_runs - 1 do
-      local p = body + 4 * j
+      local p = body + 5 * j
       local rid = ARGV[p]
       local run = rkey .. rid
       if redis.call('EXISTS', run) == 0 then
@@ -53,12 +68,17 @@ for _ = 1, tonumber(ARGV[8]) do
           'status', 'queued', 'trigger', ARGV[p + 2], 'fire_time', ARGV[p + 1],
           'queued_at', now)
         redis.call('ZADD', runs_key, ARGV[p + 1], rid)
-        redis.call('HSET', KEYS[3], rid, ARGV[p + 3])
+        redis.call('ZADD', KEYS[7], ARGV[p + 4], rid)
+        if push then
+          messages[#messages + 1] = ARGV[p + 3]
+        else
+          redis.call('HSET', KEYS[4], rid, ARGV[p + 3])
+        end
         out[#out + 1] = rid
         wrote = true
       end
     end
-    local mbase = body + 4 * n_runs
+    local mbase = body + 5 * n_runs
     for j = 0, n_missed - 1 do
       local p = mbase + 3 * j
       local rid = ARGV[p]
@@ -75,8 +95,13 @@ for _ = 1, tonumber(ARGV[8]) do
     if wrote then trim_history(runs_key, rkey, cap, nil) end
   end
 end
+-- kombu's Redis transport: LPUSH, consumers pop the tail (the first pushed is the first out).
+for k = 1, #messages, 1000 do
+  redis.call('LPUSH', KEYS[8], unpack(messages, k, math.min(k + 999, #messages)))
+end
 local dispatched = #out - 3
-if dispatched > 0 then redis.call('HINCRBY', KEYS[4], 'dispatched_total', dispatched) end
-if missed > 0 then redis.call('HINCRBY', KEYS[4], 'missed_total', missed) end
+if dispatched > 0 then redis.call('HINCRBY', KEYS[5], 'dispatched_total', dispatched) end
+if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed_total', missed) end
 out[1], out[2], out[3] = claimed, stale, missed
+redis.call('HSET', KEYS[6], 'id', ARGV[9], 'result', cjson.encode(out))
 return out
