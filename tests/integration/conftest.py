@@ -34,6 +34,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tasksched.store import Store
 from tests.helpers import free_port
+from tests.integration.faults import faulty, proxy  # noqa: F401 - fixtures of the fault tests
 
 HERE = Path(__file__).resolve().parent
 

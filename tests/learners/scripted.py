@@ -43,8 +43,22 @@ class Scripted:
 
     def count_available_data(self, ctx: RunContext) -> int:
         self._fail("count")
+        first = not any(c["run_id"] == ctx.run_id for c in self.log_entries(ctx, "count"))
         self._log(ctx, "count")
+        # count_s: a slow data source; count_s_first: slow on a run's first attempt only.
+        slow = float(self.o.get("count_s", 0)) or (float(self.o.get("count_s_first", 0))
+                                                   if first else 0.0)  # fmt: skip
+        deadline = time.monotonic() + slow
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
         return int(self.o.get("count", 1000))
+
+    def log_entries(self, ctx: RunContext, call: str) -> list[dict[str, Any]]:
+        path = self._dir(ctx) / "calls.log"
+        if not path.exists():
+            return []
+        entries = [json.loads(line) for line in path.read_text().splitlines()]
+        return [e for e in entries if e["call"] == call]
 
     def backup(self, ctx: RunContext) -> str | None:
         root = self._dir(ctx)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tasksched.beat.plan import plan_claims
 from tasksched.store import Store
 from tasksched.store.beat import BeatStore
+from tasksched.store.lifecycle import call_id
 from tests.beat.schedules import T0, make_schedule
 
 
@@ -16,7 +17,7 @@ def test_user_update_during_a_tick_is_not_overwritten(store: Store) -> None:
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     # The user changes the cron between the tick's read and its claim.
     store.schedules.update(sid, {"cron_expression": "* * * * * */30"}, now=T0 + 10)
-    res = ds.claim("tok", 5.0, st.now, claims)
+    res = ds.claim("tok", st.fence, 5.0, st.now, claims, call_id())
     assert (res.lost_lease, res.claimed, res.stale, res.run_ids) == (False, 0, 1, [])
     assert store.redis.zscore(store.keys.due, sid) == T0 + 30  # the user's value
     assert store.schedules.get(sid).next_run == T0 + 30
@@ -30,10 +31,10 @@ def test_a_name_change_during_a_tick_also_wins_then_the_next_tick_claims(store: 
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     store.schedules.update(sid, {"name": "renamed"})  # bumps the version only
-    assert ds.claim("tok", 5.0, st.now, claims).stale == 1
+    assert ds.claim("tok", st.fence, 5.0, st.now, claims, call_id()).stale == 1
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
-    res = ds.claim("tok", 5.0, st.now, claims)
+    res = ds.claim("tok", st.fence, 5.0, st.now, claims, call_id())
     assert res.claimed == 1 and res.run_ids == [f"{sid}-{int(T0) + 10}"]
     assert store.schedules.get(sid).name == "renamed"
 
@@ -46,7 +47,7 @@ def test_pause_and_delete_during_a_tick_are_not_undone(store: Store) -> None:
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     store.schedules.pause(paused)
     store.schedules.delete(deleted)
-    res = ds.claim("tok", 5.0, st.now, claims)
+    res = ds.claim("tok", st.fence, 5.0, st.now, claims, call_id())
     assert (res.claimed, res.stale, res.run_ids) == (0, 2, [])
     assert store.redis.zscore(store.keys.due, paused) is None
     assert store.redis.zscore(store.keys.due, deleted) is None
@@ -59,7 +60,7 @@ def test_an_orphan_due_entry_is_dropped(store: Store) -> None:
     st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 1)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
     assert claims[0].new_score is None
-    res = ds.claim("tok", 5.0, st.now, claims)
+    res = ds.claim("tok", st.fence, 5.0, st.now, claims, call_id())
     assert res.claimed == 1 and res.run_ids == []
     assert store.redis.zcard(store.keys.due) == 0
 
@@ -69,7 +70,7 @@ def test_a_claim_without_the_lease_writes_nothing(store: Store) -> None:
     ds = BeatStore(store)
     st = ds.leader_tick("leader", "leader", 5.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
-    res = ds.claim("impostor", 5.0, st.now, claims)
+    res = ds.claim("impostor", st.fence, 5.0, st.now, claims, call_id())
     assert res.lost_lease
     assert store.redis.zscore(store.keys.due, sid) == T0 + 10
     assert store.runs.count(sid) == 0

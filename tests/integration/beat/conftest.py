@@ -101,6 +101,7 @@ def make_ticker(
         clock: Callable[[], float] | None = None,
         settings_: Settings | None = None,
         publisher: Any = None,
+        fast_path: bool = True,
     ) -> Ticker:
         s = settings_ or settings
         store = Store(settings=s)
@@ -109,6 +110,7 @@ def make_ticker(
             publisher or CeleryPublisher(celery_app, s.training_queue),
             s,
             clock=clock,
+            fast_path=fast_path,
         )
         made.append(d)
         return d
@@ -128,23 +130,30 @@ class BeatProcs:
         self.procs: list[Proc] = []
 
     def start(
-        self, name: str = "beat", lease_s: float = 2.0, own_app: bool = False, **env: str
+        self,
+        name: str = "beat",
+        lease_s: float | None = 2.0,
+        own_app: bool = False,
+        loglevel: str = "INFO",
+        **env: str,
     ) -> Proc:
-        """``celery -A tasksched beat``; with ``own_app`` a user's app with ``-S``."""
+        """``celery -A tasksched beat``; with ``own_app`` a user's app with ``-S``; with
+        ``lease_s`` None the lease is the documented default (the variable unset)."""
         own = "tests.integration.beat.celery_app"
         app = ["-A", own, "beat", "-S", "tasksched.beat:RedisScheduler"]
         args = [
             *_celery(),
             *(app if own_app else ["-A", "tasksched", "beat"]),
             "-l",
-            "INFO",
+            loglevel,
             "--schedule",
             str(self.tmp_path / f"{name}-schedule"),
         ]
+        if lease_s is not None:
+            env["TASKSCHED_BEAT_LEASE_S"] = str(lease_s)
         environment = child_env(
             TASKSCHED_REDIS_URL=self.redis_url,
             TASKSCHED_SECRET_KEY=TEST_SECRET_KEY,
-            TASKSCHED_BEAT_LEASE_S=str(lease_s),
             **env,
         )
         proc = Proc(args, environment, self.tmp_path / f"{name}.log")

@@ -14,6 +14,7 @@ from tasksched.beat.tick import Ticker
 from tasksched.settings import Settings
 from tasksched.store import Store
 from tasksched.store.beat import BeatStore
+from tasksched.store.lifecycle import call_id
 from tests.beat.schedules import T0, make_many, make_schedule
 from tests.helpers import RedisServer
 from tests.integration.beat.conftest import FakeClock, TickerFactory, published_run_ids
@@ -56,30 +57,36 @@ def test_a_leader_whose_lease_was_taken_becomes_standby(
     assert real_store.redis.get(real_store.keys.beat_fence) == "2"
 
 
-def test_a_paused_leader_stops_before_its_lease_could_pass_and_the_next_one_drains_the_outbox(
-    real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
-) -> None:
-    ids = make_many(real_store, 5, "* * * * * */10")
-    short = settings.replace(beat_lease_s=0.5)
-    clock = FakeClock(T0 + 10)
-    a = make_ticker(clock=clock, settings_=short)
-    real_claim = a.beat_store.claim
+def _pause_after_claim(ticker: Ticker, pause_s: float) -> Any:
+    real_claim = ticker.beat_store.claim
 
     def claim_then_pause(*args: Any, **kwargs: Any) -> Any:
         res = real_claim(*args, **kwargs)
         # The pause under test (not a wait): stop-the-world, longer than the lease, right after
         # the claim. The lease runs on Redis's clock, so wall time must really pass.
-        time.sleep(0.6)
+        time.sleep(pause_s)
         return res
 
-    a.beat_store.claim = claim_then_pause  # type: ignore[method-assign]
+    ticker.beat_store.claim = claim_then_pause  # type: ignore[method-assign]
+    return real_claim
+
+
+def test_a_paused_leader_stops_before_its_lease_could_pass_and_the_next_one_drains_the_outbox(
+    real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
+) -> None:
+    # Through kombu (another broker): the claim writes the outbox, the publish comes after.
+    ids = make_many(real_store, 5, "* * * * * */10")
+    short = settings.replace(beat_lease_s=0.5)
+    clock = FakeClock(T0 + 10)
+    a = make_ticker(clock=clock, settings_=short, fast_path=False)
+    real_claim = _pause_after_claim(a, 0.6)
     a.tick()
     assert not a.is_leader  # it noticed its local deadline had passed: nothing published
     assert published_run_ids(redis_url) == []
     assert real_store.redis.hlen(real_store.keys.outbox) == 5
     assert real_store.redis.get(real_store.keys.beat_lock) is None  # expired in Redis
 
-    b = make_ticker(clock=clock, settings_=short)
+    b = make_ticker(clock=clock, settings_=short, fast_path=False)
     b.tick()
     assert b.is_leader
     expected = sorted(f"{s}-{int(T0) + 10}" for s in ids)
@@ -92,6 +99,64 @@ def test_a_paused_leader_stops_before_its_lease_could_pass_and_the_next_one_drai
     assert sorted(published_run_ids(redis_url)) == expected
 
 
+def test_a_paused_leader_on_the_direct_path_published_with_its_claim_and_nothing_twice(
+    real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
+) -> None:
+    ids = make_many(real_store, 5, "* * * * * */10")
+    short = settings.replace(beat_lease_s=0.5)
+    clock = FakeClock(T0 + 10)
+    a = make_ticker(clock=clock, settings_=short)
+    _pause_after_claim(a, 0.6)
+    a.tick()
+    # The claim script pushed the messages itself: the pause came too late to matter.
+    expected = sorted(f"{s}-{int(T0) + 10}" for s in ids)
+    assert sorted(published_run_ids(redis_url)) == expected
+    assert real_store.redis.hlen(real_store.keys.outbox) == 0
+    b = make_ticker(clock=clock, settings_=short)
+    b.tick()
+    assert b.is_leader and b.direct
+    assert sorted(published_run_ids(redis_url)) == expected
+
+
+def test_a_leader_paused_after_its_deadline_check_cannot_publish_after_its_successor(
+    real_store: Store, make_ticker: TickerFactory, redis_url: str, settings: Settings
+) -> None:
+    # The pause falls between the local deadline check and the publish: the fence in Redis
+    # refuses the old leader, on both publish paths.
+    for fast_path in (False, True):
+        real_store.redis.flushdb()
+        make_many(real_store, 4, "* * * * * */10")
+        short = settings.replace(beat_lease_s=0.5)
+        clock = FakeClock(T0 + 10)
+        old = make_ticker(clock=clock, settings_=short, fast_path=fast_path)
+        old.publisher = _Refusing()  # type: ignore[assignment]  # its publish fails: outbox kept
+        old.direct_queue_key = None
+        old._direct = None
+        old.tick()
+        assert real_store.redis.hlen(real_store.keys.outbox) == 4
+        time.sleep(0.6)  # the pause under test: its lease expires on Redis's clock
+        new = make_ticker(clock=clock, settings_=short, fast_path=fast_path)
+        new.tick()  # drains the outbox
+        drained = published_run_ids(redis_url)
+        assert len(drained) == 4 and real_store.redis.hlen(real_store.keys.outbox) == 0
+        # The old leader wakes up past its check and tries to publish its batch again.
+        old.publisher = new.publisher
+        old.direct_queue_key, old._direct = new.direct_queue_key, new._direct
+        old._direct_checked = new._direct_checked
+        assert old.direct is fast_path
+        old._deadline = time.monotonic() + 60  # "its deadline check passed"
+        payloads = [{"tenant_id": "t", "schedule_id": "s", "run_id": r, "fire_time": T0 + 10,
+                     "trigger": "cron"} for r in drained]  # fmt: skip
+        assert old._publish(payloads) is False
+        assert not old.is_leader
+        assert published_run_ids(redis_url) == drained
+
+
+class _Refusing:
+    def publish(self, payloads: Any) -> int:
+        raise ConnectionError("broker down")
+
+
 def test_a_new_leader_publishes_what_a_crashed_leader_claimed(
     real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
@@ -99,7 +164,7 @@ def test_a_new_leader_publishes_what_a_crashed_leader_claimed(
     dead = BeatStore(real_store)
     st = dead.leader_tick("dead", "dead", 30.0, 100, now=T0 + 10)
     claims = plan_claims(st.due, st.timing, st.now, 300.0)
-    assert len(dead.claim("dead", 30.0, st.now, claims).run_ids) == 3
+    assert len(dead.claim("dead", st.fence, 30.0, st.now, claims, call_id()).run_ids) == 3
     # ... and it died before publishing. Its lease runs out:
     real_store.redis.delete(real_store.keys.beat_lock)
     d = make_ticker(clock=FakeClock(T0 + 11))

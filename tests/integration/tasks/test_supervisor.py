@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tasksched.learners.base import RunContext
@@ -33,3 +34,44 @@ def test_child_is_killed_when_the_run_lock_is_lost(tmp_path: Path) -> None:
         job(tmp_path, train_s=30), 500, 60, 1, lease_ok=lambda: time.monotonic() < lost_at
     )
     assert res.outcome == "lease_lost" and time.monotonic() - t0 < 10
+
+
+def test_a_stop_request_ends_the_training_as_interrupted(tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    asked_at = t0 + 0.5
+    res = run_child(job(tmp_path, train_s=30), 500, 60, 1,
+                    stop_requested=lambda: time.monotonic() >= asked_at)  # fmt: skip
+    assert res.outcome == "interrupted" and time.monotonic() - t0 < 10
+
+
+def _once_training(tmp_path: Path) -> Callable[[], bool]:
+    """True from a moment after the learner's train() began (it then ignores SIGTERM)."""
+    started: list[float] = []
+
+    def asked() -> bool:
+        if not started and '"train"' in _calls(tmp_path):
+            started.append(time.monotonic())
+        return bool(started) and time.monotonic() - started[0] > 0.3
+
+    return asked
+
+
+def _calls(tmp_path: Path) -> str:
+    path = tmp_path / "m" / "calls.log"
+    return path.read_text() if path.exists() else ""
+
+
+def test_a_training_that_ignores_the_stop_is_killed_after_the_grace(tmp_path: Path) -> None:
+    from tasksched.tasks.supervisor import STOP_GRACE_S
+
+    t0 = time.monotonic()
+    res = run_child(job(tmp_path, train_s=60, ignore_term=True), 500, 120, 1,
+                    stop_requested=_once_training(tmp_path))  # fmt: skip
+    took = time.monotonic() - t0
+    assert res.outcome == "interrupted" and STOP_GRACE_S <= took < STOP_GRACE_S + 10
+
+
+def test_a_training_finishing_within_the_grace_keeps_its_result(tmp_path: Path) -> None:
+    res = run_child(job(tmp_path, train_s=1.5, ignore_term=True, quality=0.9), 500, 60, 1,
+                    stop_requested=_once_training(tmp_path))  # fmt: skip
+    assert res.outcome == "ok" and res.evaluation["quality_score"] == 0.9

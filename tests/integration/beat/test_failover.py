@@ -1,0 +1,119 @@
+"""Beat processes under crashes: the leader SIGKILLed again and again among three beats, with
+the default lease; Redis itself SIGKILLed mid-burst and restarted from its AOF."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from tasksched.manager import SchedulerManager
+from tasksched.settings import Settings
+from tasksched.store import Store
+from tests.beat.schedules import make_many
+from tests.conftest import TEST_SECRET_KEY
+from tests.helpers import RedisServer, wait_for
+from tests.integration.beat.conftest import BeatProcs, published_run_ids
+
+pytestmark = pytest.mark.integration
+EVERY_SECOND = "* * * * * *"
+
+
+def _leader(store: Store) -> str | None:
+    value = store.redis.get(store.keys.beat_lock)
+    return None if value is None else str(value)
+
+
+@pytest.mark.timeout(120)
+def test_three_beats_lose_their_leader_three_times_without_a_duplicate_or_a_miss(
+    tmp_path: Path, real_store: Store, redis_url: str
+) -> None:
+    beats = BeatProcs(tmp_path, redis_url)
+    try:
+        # The documented default lease: TASKSCHED_BEAT_LEASE_S is not set.
+        procs = {name: beats.start(name, lease_s=None) for name in ("a", "b", "c")}
+        wait_for(lambda: _leader(real_store), 20, what="a leader")
+        wait_for(lambda: real_store.control.beat_health().get("beats") == 3, 20,
+                 what="three beats seen")  # fmt: skip
+        mgr = SchedulerManager(store=real_store)
+        created = {
+            mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND): time.time()
+            for i in range(20)
+        }
+        takeovers = []
+        for _ in range(3):
+            time.sleep(1.5)
+            token = _leader(real_store)
+            assert token is not None
+            [name] = [n for n, p in procs.items() if p.alive() and f":{p.pid}:" in token]
+            procs.pop(name).kill()  # SIGKILL: no release; the lease must run out
+            killed_at = time.time()
+            wait_for(lambda t=token: _leader(real_store) not in (None, t), 6,  # type: ignore[misc]
+                     0.02, what="a standby taking over")  # fmt: skip
+            takeovers.append(time.time() - killed_at)
+            if len(procs) < 2:
+                procs["d"] = beats.start("d", lease_s=None)  # a standby for the next kill
+                wait_for(lambda: real_store.control.beat_health().get("beats", 0) >= 2, 20)
+        time.sleep(1.5)
+        beats.stop_all()  # clean stops: the due scores stop moving
+    finally:
+        beats.stop_all()
+    assert max(takeovers) < 3.0, takeovers  # the default lease (2 s) plus a tick
+    got = published_run_ids(redis_url)
+    assert len(got) == len(set(got)), "a fire was published twice"
+    expected = []
+    for sid, created_at in created.items():
+        next_due = real_store.redis.zscore(real_store.keys.due, sid)
+        assert next_due is not None
+        expected.extend(f"{sid}-{t}" for t in range(math.floor(created_at) + 1, int(next_due)))
+    assert sorted(got) == sorted(expected), "a fire was missed"
+    assert real_store.redis.hlen(real_store.keys.outbox) == 0
+
+
+@pytest.mark.timeout(150)
+def test_redis_killed_mid_burst_and_restarted_from_its_aof_publishes_every_fire_once(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path / "aof", appendonly=True)  # appendfsync always
+    server.start()
+    n = 20_000
+    try:
+        settings = Settings(redis_url=server.url, secret_key=TEST_SECRET_KEY)
+        store = Store(settings=settings)
+        beats = BeatProcs(tmp_path, server.url)
+        try:
+            beats.start("burst")
+            wait_for(lambda: _leader(store), 20, what="a leader")
+            due = math.ceil(time.time() + 3 + n / 10_000)
+            make_many(store, n, _daily_at(due), now=time.time())
+            assert time.time() < due - 0.5, "creating took too long"
+            import redis
+
+            raw = redis.Redis(port=server.port)
+            wait_for(lambda: raw.llen("training") >= n // 10, due - time.time() + 10, 0.005,
+                     what="the burst under way")  # fmt: skip
+            in_broker = raw.llen("training")
+            raw.close()
+            server.stop(sig=9)  # SIGKILL mid-burst: only the AOF remains
+            assert in_broker < n, "the burst ended before Redis was killed"
+            server.start()  # same port and directory: the AOF is replayed
+            wait_for(lambda: len(published_run_ids(server.url)) >= n, 60, 0.2,
+                     what="the whole burst in the broker")  # fmt: skip
+            time.sleep(1.0)  # a duplicate would come now
+            got = published_run_ids(server.url)
+        finally:
+            beats.stop_all()
+            store.close()
+    finally:
+        server.stop()
+    assert len(got) == n and len(set(got)) == n, (len(got), len(set(got)))
+
+
+def _daily_at(epoch_s: int) -> str:
+    from datetime import UTC, datetime
+
+    t = datetime.fromtimestamp(epoch_s, UTC)
+    return f"{t.minute} {t.hour} * * * {t.second}"
+
