@@ -28,12 +28,17 @@ from tasksched.store.transfer import export_document, import_document
 def run_totals(counters: Mapping[str, int]) -> dict[str, int]:
     """Runs finished by outcome, named like a schedule's counters, from the global counters."""
     runs = {k.removeprefix("runs_"): v for k, v in counters.items() if k.startswith("runs_")}
+    outcomes = ("succeeded", "failed", "skipped", "rejected", "interrupted")
     return {
-        "total_runs": sum(runs.values()),
+        "total_runs": sum(runs.get(o, 0) for o in outcomes),
         "successful_runs": runs.get("succeeded", 0),
-        "failed_runs": runs.get("failed", 0) + runs.get("lost", 0),
+        "failed_runs": runs.get("failed", 0),
         "skipped_runs": runs.get("skipped", 0),
         "rejected_runs": runs.get("rejected", 0),
+        "interrupted_runs": runs.get("interrupted", 0),
+        # Attempts whose worker stopped (each re-run once): not failures, not outcomes.
+        "lost_runs": runs.get("lost", 0),
+        "missed_runs": runs.get("missed", 0),
     }
 
 

@@ -21,6 +21,9 @@ _OUTCOMES = {
     "failed_runs": "failed",
     "skipped_runs": "skipped",
     "rejected_runs": "rejected",
+    "interrupted_runs": "interrupted",
+    "lost_runs": "lost",
+    "missed_runs": "missed",
 }
 
 

@@ -103,3 +103,21 @@ def plan_claims(
             claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
         claims.append(claim)
     return claims
+
+
+def bounded(claims: Sequence[DueClaim], max_records: int) -> list[list[DueClaim]]:
+    """Split ``claims`` into chunks writing at most ``max_records`` run records each (a single
+    entry with more fires than that is a chunk of its own)."""
+    chunks: list[list[DueClaim]] = []
+    current: list[DueClaim] = []
+    size = 0
+    for c in claims:
+        n = len(c.runs) + len(c.missed)
+        if current and size + n > max_records:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(c)
+        size += n
+    if current:
+        chunks.append(current)
+    return chunks

@@ -27,12 +27,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from tasksched.beat.plan import plan_claims
+from tasksched.beat.plan import bounded, plan_claims
+from tasksched.beat.stats import DispatchStats, TickSummary
 from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
 from tasksched.settings import Settings
@@ -66,48 +65,6 @@ class RedisListPublisher(Publisher, Protocol):
     def redis_messages(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
     def check_direct(self, take_list: Callable[[str], list[str]]) -> str | None: ...
-
-
-@dataclass
-class DispatchStats:
-    """Counters of this process (health in Redis is the shared view)."""
-
-    dispatched: int = 0
-    errors: int = 0
-    lateness_s: deque[float] = field(default_factory=lambda: deque(maxlen=100_000))
-
-
-@dataclass
-class TickSummary:
-    """What one tick did, for its one INFO line."""
-
-    dispatched: int = 0
-    missed: int = 0
-    stale: int = 0
-    claims: int = 0
-    drained: int = 0
-    worst_lateness_s: float = 0.0
-
-    def busy(self) -> bool:
-        return bool(self.dispatched or self.missed or self.stale or self.drained)
-
-
-def bounded(claims: Sequence[DueClaim], max_records: int) -> list[list[DueClaim]]:
-    """Split ``claims`` into chunks writing at most ``max_records`` run records each (a single
-    entry with more fires than that is a chunk of its own)."""
-    chunks: list[list[DueClaim]] = []
-    current: list[DueClaim] = []
-    size = 0
-    for c in claims:
-        n = len(c.runs) + len(c.missed)
-        if current and size + n > max_records:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(c)
-        size += n
-    if current:
-        chunks.append(current)
-    return chunks
 
 
 class Ticker:

@@ -8,7 +8,7 @@ import httpx
 
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.store import Store
-from tasksched.store.lifecycle import RunLifecycle
+from tasksched.store.lifecycle import RunLifecycle, attempt_token
 from tests.integration.api.conftest import ServedApi, new_schedule
 
 
@@ -61,13 +61,20 @@ def test_status_counts_runs_recorded(
 ) -> None:
     sid = new_schedule(acme)["schedule_id"]
     lifecycle = RunLifecycle(real_store)
-    for i, outcome in enumerate((RunStatus.SKIPPED, RunStatus.LOST, RunStatus.SUCCEEDED)):
+    for i, outcome in enumerate((RunStatus.SKIPPED, RunStatus.FAILED, RunStatus.SUCCEEDED)):
         run_id = f"{sid}-{i}"
         real_store.runs.add(run_id, sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
         lifecycle.finish(run_id, sid, "", outcome, "test", 3, 3600.0)
+    # A lost attempt (its worker died): counted apart, not a failure, not an outcome.
+    real_store.runs.add(f"{sid}-9", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON)
+    token = attempt_token(f"{sid}-9")
+    lifecycle.claim(f"{sid}-9", sid, "acme", token, "w", "cron", None)
+    real_store.redis.delete(real_store.keys.run_lock(sid))
+    assert lifecycle.lost(f"{sid}-9", sid, token, "died", 0.0, True).requeued
     s = admin.get("/status").json()
     assert s["runs"]["total_runs"] == 3 and s["runs"]["skipped_runs"] == 1
     assert s["runs"]["failed_runs"] == 1 and s["runs"]["successful_runs"] == 1
+    assert s["runs"]["lost_runs"] == 1
     real_store.schedules.delete(sid)  # counters of finished runs never go down
     assert admin.get("/status").json()["runs"]["total_runs"] == 3
 

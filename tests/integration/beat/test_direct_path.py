@@ -12,8 +12,8 @@ import pytest
 from celery import Celery
 
 from tasksched.beat import publisher as publisher_module
+from tasksched.beat.plan import bounded
 from tasksched.beat.publisher import CeleryPublisher
-from tasksched.beat.tick import bounded
 from tasksched.store import Store
 from tasksched.store.beat import DueClaim
 from tasksched.store.lifecycle import STALE_MARGIN_S

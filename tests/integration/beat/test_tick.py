@@ -238,9 +238,10 @@ def test_a_costly_schedule_is_planned_in_its_own_slice_and_the_lease_renewed_aro
     claims: list[int] = []
     real_claim = d.beat_store.claim
 
-    def claim(token: str, lease_s: float, now: float, batch: list) -> object:  # type: ignore[type-arg]
+    def claim(token: str, fence: int, lease_s: float, now: float, batch: list,  # type: ignore[type-arg]
+              *args: object, **kwargs: object) -> object:  # fmt: skip
         claims.append(len(batch))
-        return real_claim(token, lease_s, now, batch)
+        return real_claim(token, fence, lease_s, now, batch, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(d.beat_store, "claim", claim)
     d.tick()
