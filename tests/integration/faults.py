@@ -18,11 +18,11 @@ from tasksched.settings import Settings
 from tasksched.store import Store
 from tasksched.tasks.run_steps import RunPipeline
 from tests.conftest import TEST_SECRET_KEY
-from tests.helpers import RedisServer
+from tests.helpers import TEST_LEARNERS, RedisServer
 from tests.integration.beat.conftest import close_app
 from tests.integration.faultproxy import FaultProxy, load_scripts
 
-SCRIPTED = "tests.learners.scripted:Scripted"
+SCRIPTED = "scripted"  # registered in TASKSCHED_LEARNERS (tests.helpers.TEST_LEARNERS)
 CONTROLS = {"max_cpu_usage_percent": 100, "max_memory_usage_mb": 400}
 
 
@@ -41,6 +41,7 @@ class Faulty:
         self.settings = Settings(
             redis_url=proxy.url,
             secret_key=TEST_SECRET_KEY,
+            learners=TEST_LEARNERS,
             state_dir=str(tmp_path / "state"),
             training_kill_grace_s=0.5,
             defer_backoff_s=0.2,

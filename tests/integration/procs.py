@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tasksched.store import Store
 from tests.conftest import TEST_SECRET_KEY
-from tests.helpers import Proc, child_env, wait_for
+from tests.helpers import TEST_LEARNERS, Proc, child_env, wait_for
 
 
 def start_worker(
@@ -29,6 +29,7 @@ def start_worker(
         TASKSCHED_SECRET_KEY=TEST_SECRET_KEY,
         TASKSCHED_STATE_DIR=str(root / "state"),
         TASKSCHED_TRAINING_QUEUE=queue,
+        TASKSCHED_LEARNERS=TEST_LEARNERS,
         **env,
     )
     args = [

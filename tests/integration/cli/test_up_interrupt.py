@@ -13,7 +13,7 @@ import pytest
 
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings
-from tests.helpers import VENV_BIN, Proc, child_env, wait_for
+from tests.helpers import TEST_LEARNERS, VENV_BIN, Proc, child_env, wait_for
 from tests.integration.faults import CONTROLS, SCRIPTED
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
@@ -22,12 +22,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(150)]
 def test_ctrl_c_mid_training_ends_the_run_interrupted_and_frees_the_lock(
     tmp_path: Path, redis_url: str
 ) -> None:
-    env = child_env(TASKSCHED_REDIS_URL=redis_url)
+    env = child_env(TASKSCHED_REDIS_URL=redis_url, TASKSCHED_LEARNERS=TEST_LEARNERS)
     env["HOME"] = str(tmp_path)
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     up = Proc([str(VENV_BIN / "tasksched"), "up", "--api-port", "0", "--no-demo",
                "--concurrency", "1"], env, tmp_path / "up.log")  # fmt: skip
-    mgr = SchedulerManager(settings=Settings(redis_url=redis_url))
+    mgr = SchedulerManager(settings=Settings(redis_url=redis_url, learners=TEST_LEARNERS))
     try:
         wait_for(lambda: "ready." in up.output(), 90, 0.2, what="the stack to be ready")
         sid = mgr.create_training_schedule("acme", "long", "0 2 * * *", {

@@ -19,7 +19,7 @@ from tasksched.models import RunStatus, RunTrigger
 from tasksched.settings import Settings
 from tasksched.store import Store, cron_run_id
 from tests.conftest import TEST_SECRET_KEY
-from tests.helpers import Proc, RedisServer, wait_for
+from tests.helpers import TEST_LEARNERS, Proc, RedisServer, wait_for
 from tests.integration.faults import CONTROLS, SCRIPTED
 from tests.integration.procs import start_worker
 
@@ -34,6 +34,7 @@ class Site:
         self.redis = RedisServer(root / "redis")
         self.redis.start()
         self.settings = Settings(redis_url=self.redis.url, secret_key=TEST_SECRET_KEY,
+                                 learners=TEST_LEARNERS,
                                  state_dir=str(root / "state"))  # fmt: skip
         self.store = Store(settings=self.settings)
         self.manager = SchedulerManager(store=self.store)
