@@ -39,6 +39,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "missing or invalid API key"),
         (403, "the key may not do this"),
         (404, "not found (or another tenant's)"),
+        (413, "the body is larger than TASKSCHED_API_MAX_BODY_BYTES"),
         (422, "invalid input; the field is named"),
     )
 }
