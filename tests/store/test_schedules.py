@@ -367,3 +367,27 @@ def test_a_dst_policy_is_a_timing_field_and_moves_the_next_run(store: Store) -> 
     assert rec.next_run == 1793514600.0  # 06:30Z, the second 01:30
     assert rec.config.duplicate_dst.value == "last" and rec.config.missing_dst.value == "auto"
     assert "duplicate_dst" not in store.redis.hget(key, "config")  # stored once, as timing
+
+
+@pytest.mark.parametrize("learner", ["subprocess:Popen", "tests.learners.marker:Touch", "nope"])
+def test_only_registered_learners_are_written(store: Store, learner: str) -> None:
+    rec = store.schedules.create(spec(), now=NOW)
+    before = dump(store)
+    with pytest.raises(ValidationError) as exc:
+        store.schedules.create(spec(learner=learner), now=NOW)
+    assert exc.value.field == "config.learner"
+    assert "registered: demo, scripted" in exc.value.message
+    with pytest.raises(ValidationError) as exc:
+        store.schedules.update(rec.id, {"config": {"learner": learner}})
+    assert exc.value.field == "config.learner"
+    from tasksched.store.transfer import export_document, import_document
+
+    doc = export_document(store)
+    doc["schedules"][0]["config"]["learner"] = learner
+    with pytest.raises(ValidationError) as exc:
+        import_document(store, doc)
+    assert exc.value.field == "schedules[0].config.learner"
+    assert dump(store) == before
+    assert store.schedules.update(rec.id, {"config": {"learner": "scripted"}}).config.learner == (
+        "scripted"
+    )
