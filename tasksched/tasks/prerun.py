@@ -295,7 +295,10 @@ class PreRun:
             # refused, never trained under the wrong tenant's name or directories.
             reason = "refused: the message names another tenant than the schedule's"
             checks.append({"check": "tenant", "ok": False, "detail": reason})
-            return self.end(msg, token, RunStatus.SKIPPED, reason, record, "tenant", checks=checks)
+            return self.end(
+                msg, token, RunStatus.SKIPPED, reason, record, "tenant", checks=checks,
+                tenant_id=record.tenant_id,  # the record is the schedule's, not the message's
+            )
         controls = record.config.safety_controls
         d = safety.check_cooldown(
             record.counters.get("consecutive_failures", 0),

@@ -42,7 +42,7 @@ def test_a_run_writes_only_under_its_own_derived_directory(
 
 
 def test_a_message_naming_another_tenant_is_refused_by_the_worker(
-    rig: Rig, acme: httpx.Client
+    rig: Rig, acme: httpx.Client, globex: httpx.Client
 ) -> None:
     sid = _scripted(acme)
     settings = Settings(redis_url=rig.redis.url)
@@ -65,6 +65,9 @@ def test_a_message_naming_another_tenant_is_refused_by_the_worker(
     client.close()
     assert run["status"] == "skipped" and run["decided_by"] == "tenant", run
     assert "another tenant" in run["reason"]
+    assert run["tenant_id"] == "acme"  # the run belongs to the schedule's tenant
+    assert globex.get(f"/runs/{run_id}").status_code == 404
+    assert acme.get(f"/runs/{run_id}").json()["status"] == "skipped"
     assert not (rig.state_dir / "models" / "globex").exists()
     assert not (rig.state_dir / "models" / "acme" / sid / "calls.log").exists()  # not trained
 
