@@ -19,7 +19,7 @@ from tasksched.cron.compat import engine_name, meaning_changes, refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
 from tasksched.runs import RunHandle, trigger
-from tasksched.settings import Settings
+from tasksched.settings import Settings, get_settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.crons import stored_crons
 from tasksched.store.transfer import export_document, import_document
@@ -61,9 +61,13 @@ def _spec(
 class SchedulerManager:
     """Create and manage training schedules stored in Redis.
 
-    ``SchedulerManager(redis_url="redis://localhost:6379/0")``; without a URL,
-    ``TASKSCHED_REDIS_URL`` is used. ``redis_retries`` bounds reconnect attempts (default
-    about 30 s of them, for long-lived processes; a command or request handler passes fewer).
+    ``SchedulerManager(redis_url="redis://localhost:6379/0")``: every method talks to what it
+    was given. ``redis_url`` is the store and, unless ``broker_url`` names another, the broker
+    too (as ``TASKSCHED_BROKER_URL`` empty means); without either, the settings' (default:
+    the environment's ``TASKSCHED_*``). ``celery_app`` publishes triggered runs (your own app,
+    configured with :func:`tasksched.celery.configure`, so its routes apply); default: the app
+    for these settings. ``redis_retries`` bounds reconnect attempts (default about 30 s of
+    them, for long-lived processes; a command or request handler passes fewer).
     """
 
     def __init__(
@@ -72,10 +76,22 @@ class SchedulerManager:
         settings: Settings | None = None,
         store: Store | None = None,
         redis_retries: int | None = None,
+        broker_url: str | None = None,
+        celery_app: Any = None,
     ):
-        self.store = store or Store(
-            settings=settings, redis_url=redis_url, redis_retries=redis_retries
-        )
+        if store is None:
+            base = settings or get_settings()
+            if redis_url is not None or broker_url is not None:
+                # A URL given is used end to end: store, broker, queue depths.
+                base = base.replace(
+                    redis_url=redis_url or base.redis_url,
+                    broker_url=broker_url if broker_url is not None else (
+                        "" if redis_url is not None else base.broker_url
+                    ),
+                )
+            store = Store(settings=base, redis_retries=redis_retries)
+        self.store = store
+        self.celery_app = celery_app
 
     # ---- schedules ------------------------------------------------------------------------
     def create_training_schedule(
@@ -183,7 +199,7 @@ class SchedulerManager:
         ``force`` bypasses the cooldown, the failure counter and the data minimum, never the
         run lock or the memory limit. Another tenant's schedule is not found.
         """
-        return trigger(self.store, tenant_id, schedule_id, force=force)
+        return trigger(self.store, tenant_id, schedule_id, force=force, app=self.celery_app)
 
     def get_runs(
         self,

@@ -9,6 +9,7 @@ and the values given only (it never reads the environment); :meth:`Settings.from
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -23,9 +24,11 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
 
 from tasksched.errors import ValidationError
+from tasksched.urls import broker_for
 
 ENV_PREFIX = "TASKSCHED_"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -61,6 +64,8 @@ class Settings(BaseSettings):
 
     redis_url: str = "redis://localhost:6379/0"
     broker_url: str = ""  # empty: same as redis_url
+    # JSON object merged into Celery's broker_transport_options (e.g. {"master_name": ...})
+    broker_transport_options: dict[str, Any] = Field(default_factory=dict)
     result_backend: str = ""  # empty: no result backend (run records live in the store)
     key_prefix: str = "tasksched"
     secret_key: str = Field(default="", repr=False)
@@ -77,6 +82,8 @@ class Settings(BaseSettings):
     beat_default_grace_s: float = 300.0
     # log stored crons the engine reads differently at API and beat start (tasksched doctor)
     cron_check_at_start: bool = True
+    # beat stops answering `celery inspect ping` when its loop has not ticked for this long
+    beat_max_tick_age_s: float = 60.0
     # history and feeds
     run_history_max: int = 500
     feed_max: int = 200
@@ -141,9 +148,34 @@ class Settings(BaseSettings):
         return (init_settings, _MappingEnvSource(settings_cls, env))
 
     @property
+    def sentinel_master(self) -> str | None:
+        """``master_name`` of the transport options (needed by kombu's Sentinel form)."""
+        name = self.broker_transport_options.get("master_name")
+        return str(name) if name else None
+
+    @property
     def effective_broker_url(self) -> str:
-        """The broker URL: ``broker_url`` or, when empty, ``redis_url``."""
-        return self.broker_url or self.redis_url
+        """The broker URL: ``broker_url`` or, when empty, the store's Redis in kombu's spelling.
+
+        See :func:`tasksched.urls.broker_for` (Sentinel in kombu's form, a unix socket as
+        ``redis+socket://``).
+        """
+        if self.broker_url:
+            return self.broker_url
+        return broker_for(self.redis_url, self.sentinel_master)[0]
+
+    @property
+    def effective_broker_transport_options(self) -> dict[str, Any]:
+        """Celery's ``broker_transport_options`` for this broker.
+
+        The visibility timeout, then what the store's URL implies for a broker derived from
+        it (Sentinel's ``master_name``), then ``TASKSCHED_BROKER_TRANSPORT_OPTIONS`` on top.
+        """
+        options: dict[str, Any] = {"visibility_timeout": self.effective_visibility_timeout_s}
+        if not self.broker_url:
+            options.update(broker_for(self.redis_url, self.sentinel_master)[1])
+        options.update(self.broker_transport_options)
+        return options
 
     @property
     def webhook_private_allowed(self) -> bool:
@@ -185,6 +217,8 @@ class Settings(BaseSettings):
                 return cls()
             except pydantic.ValidationError as exc:
                 raise _variable_error(exc, source) from None
+            except SettingsError as exc:  # a JSON variable that is not JSON
+                raise _json_error(exc, source) from None
 
 
 def check_api_bind(settings: Settings, host: str) -> None:
@@ -225,6 +259,12 @@ def _variable_error(exc: pydantic.ValidationError, env: Mapping[str, str]) -> Va
     raw = env.get(name, "")
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     return ValidationError(name, f"invalid value {raw!r}: {message}")
+
+
+def _json_error(exc: SettingsError, env: Mapping[str, str]) -> ValidationError:
+    match = re.search(r'field "([a-z_]+)"', str(exc))
+    name = ENV_PREFIX + (match.group(1).upper() if match else "")
+    return ValidationError(name, f"invalid value {env.get(name, '')!r}: not a JSON object")
 
 
 @lru_cache(maxsize=1)

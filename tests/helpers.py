@@ -59,10 +59,13 @@ def redis_server_binary() -> str:
 class RedisServer:
     """A real redis-server on a free loopback port, in its own directory."""
 
-    def __init__(self, workdir: Path, appendonly: bool = False):
+    def __init__(
+        self, workdir: Path, appendonly: bool = False, extra_args: list[str] | None = None
+    ):
         self.workdir = workdir
         self.port = free_port()
         self.appendonly = appendonly
+        self.extra_args = list(extra_args or ())  # e.g. ["--replicaof", "127.0.0.1", "6379"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -79,6 +82,7 @@ class RedisServer:
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
+            *self.extra_args,
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis

@@ -7,6 +7,7 @@ import re
 import pytest
 from pydantic_core import PydanticUndefined
 
+from tasksched.errors import ValidationError
 from tasksched.settings import Settings
 from tests.helpers import ROOT
 
@@ -52,3 +53,38 @@ def test_the_api_bind_rule_lives_below_api_and_cli() -> None:
             check_api_bind(keyless, host)
         assert err.value.field == "TASKSCHED_API_HOST"
     check_api_bind(Settings(api_keys="k=*"), "0.0.0.0")  # with keys: any address
+
+
+def test_transport_options_are_a_json_object_from_the_environment() -> None:
+    s = Settings.from_env(
+        {
+            "TASKSCHED_REDIS_URL": "sentinel://h1:26379;sentinel://h2:26379",
+            "TASKSCHED_BROKER_TRANSPORT_OPTIONS": '{"master_name": "mymaster", "x": 1}',
+        }
+    )
+    assert s.broker_transport_options == {"master_name": "mymaster", "x": 1}
+    assert s.sentinel_master == "mymaster"
+    assert s.effective_broker_url == "sentinel://h1:26379;sentinel://h2:26379"
+    assert s.effective_broker_transport_options == {
+        "visibility_timeout": s.effective_visibility_timeout_s,
+        "master_name": "mymaster",
+        "x": 1,
+    }
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"'])
+def test_bad_transport_options_name_the_variable(raw: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Settings.from_env({"TASKSCHED_BROKER_TRANSPORT_OPTIONS": raw})
+    assert err.value.field == "TASKSCHED_BROKER_TRANSPORT_OPTIONS"
+
+
+def test_a_sentinel_store_gives_the_broker_kombus_form() -> None:
+    s = Settings(redis_url="sentinel://h1:26379,h2:26379/mymaster")
+    assert s.effective_broker_url == "sentinel://h1:26379;sentinel://h2:26379"
+    assert s.effective_broker_transport_options["master_name"] == "mymaster"
+    # A broker of its own keeps only what was asked for.
+    own = s.replace(broker_url="redis://b:6379/0", broker_transport_options={"a": 1})
+    assert own.effective_broker_url == "redis://b:6379/0"
+    assert "master_name" not in own.effective_broker_transport_options
+    assert own.effective_broker_transport_options["a"] == 1

@@ -3,8 +3,10 @@
 Messages are built by Celery itself (``app.amqp.create_task_message``, protocol 2) and sent
 through one kombu producer inside ``Producer.batch()``: on the Redis transport kombu buffers
 them in one pipeline (one round trip per batch); on other transports ``batch()`` publishes each
-message at once, so the same code is correct for every broker. The task id is the run id;
-the arguments are ids only (keyword arguments, never secrets or configs).
+message at once, so the same code is correct for every broker. Each message goes where
+Celery's router sends the task (:func:`destination`: ``task_routes``, the exchange and routing
+key by Celery's own rule), so beat, ``trigger_training`` and notifications agree. The task id
+is the run id; the arguments are ids only (keyword arguments, never secrets or configs).
 
 When the broker is the store's own Redis (the default), :meth:`CeleryPublisher.redis_messages`
 encodes the same messages in kombu's Redis format (what kombu's ``_put`` would ``LPUSH``) so that
@@ -35,6 +37,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
+from celery.app.routes import MapRoute
+from kombu import Exchange, Queue
 from kombu.utils.json import dumps as kombu_json
 
 from tasksched.celery import TRAIN_TASK
@@ -48,6 +52,34 @@ TASK_KWARGS = ("tenant_id", "schedule_id", "run_id", "fire_time", "trigger")
 def task_kwargs(payload: Mapping[str, Any]) -> dict[str, Any]:
     """The training task's keyword arguments from an outbox payload (ids only)."""
     return {name: payload[name] for name in TASK_KWARGS}
+
+
+def destination(
+    app: Celery, task_name: str, kwargs: Mapping[str, Any], queue: str | None = None
+) -> tuple[Queue, str, str]:
+    """Where ``app.send_task(task_name, kwargs=kwargs, queue=queue)`` would send the message.
+
+    Celery's router (``task_routes``, then ``task_default_queue``) picks the queue; the
+    exchange and routing key follow Celery's own rule: a direct exchange without both an
+    exchange and a routing key in the route becomes the anonymous exchange with the queue's
+    name (what AMQP and kombu's Redis transport deliver to that queue), else the route's or
+    the queue's exchange and routing key. Returns (queue, exchange name, routing key).
+    """
+    route = app.amqp.router.route({"queue": queue} if queue else {}, task_name, (), kwargs)
+    q = route.get("queue") or app.amqp.default_queue
+    exchange = route.get("exchange")
+    exchange_type = route.get("exchange_type")
+    if isinstance(exchange, Exchange):
+        exchange_type = exchange_type or exchange.type
+        exchange = exchange.name
+    routing_key = route.get("routing_key")
+    exchange_type = exchange_type or getattr(q.exchange, "type", None) or "direct"
+    if (not exchange or not routing_key) and exchange_type == "direct":
+        return q, "", str(q.name)
+    if exchange is None:
+        exchange = q.exchange.name or app.conf.task_default_exchange
+        routing_key = routing_key or q.routing_key or app.conf.task_default_routing_key
+    return q, str(exchange or ""), str(routing_key or "")
 
 
 def expires_at(payload: Mapping[str, Any]) -> datetime | None:
@@ -151,13 +183,25 @@ _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 class CeleryPublisher:
-    """Publish training task messages for claimed runs to ``queue`` of ``app``'s broker."""
+    """Publish training task messages for claimed runs to ``app``'s broker.
 
-    def __init__(self, app: Celery, queue: str, task_name: str = TRAIN_TASK):
+    Messages go where Celery's router sends ``task_name`` (the app's ``task_routes``; see
+    :func:`destination`), or to ``queue`` when one is given (like ``send_task(queue=...)``).
+    """
+
+    def __init__(self, app: Celery, queue: str | None = None, task_name: str = TRAIN_TASK):
         self.app = app
         self.queue_name = queue
         self.task_name = task_name
         self._template: _Template | None = None
+
+    def _name_routed(self) -> bool:
+        """True when every router looks at the task's name only (a mapping or a glob)."""
+        return all(isinstance(r, MapRoute) for r in self.app.amqp.routes)
+
+    def _queue(self) -> str:
+        """The queue a name-routed task goes to (the direct path's list)."""
+        return str(destination(self.app, self.task_name, {}, self.queue_name)[0].name)
 
     def publish(self, payloads: Sequence[Mapping[str, Any]]) -> int:
         """Publish one message per payload; returns how many. Raises on broker errors.
@@ -168,15 +212,26 @@ class CeleryPublisher:
         """
         if not payloads:
             return 0
-        queue = self.app.amqp.queues[self.queue_name]
+        name_routed = self._name_routed()
         with self.app.producer_or_acquire() as producer:
-            producer.maybe_declare(queue)
+            where = destination(self.app, self.task_name, task_kwargs(payloads[0]), self.queue_name)
+            producer.maybe_declare(where[0])
+            declared = {where[0].name}
             with producer.batch(max_size=PUBLISH_BATCH):
                 for payload in payloads:
-                    self._publish_one(producer, payload, queue.routing_key or self.queue_name)
+                    if not name_routed:  # a router that reads the arguments: ask per message
+                        where = destination(
+                            self.app, self.task_name, task_kwargs(payload), self.queue_name
+                        )
+                        if where[0].name not in declared:
+                            producer.maybe_declare(where[0])
+                            declared.add(where[0].name)
+                    self._publish_one(producer, payload, where[2], where[1])
         return len(payloads)
 
-    def _publish_one(self, producer: Any, payload: Mapping[str, Any], routing_key: str) -> None:
+    def _publish_one(
+        self, producer: Any, payload: Mapping[str, Any], routing_key: str, exchange: str = ""
+    ) -> None:
         kwargs = task_kwargs(payload)
         message = self.app.amqp.create_task_message(
             str(kwargs["run_id"]),
@@ -189,7 +244,7 @@ class CeleryPublisher:
         )
         producer.publish(
             message.body,
-            exchange="",
+            exchange=exchange,
             routing_key=routing_key,
             headers=message.headers,
             serializer=self.app.conf.task_serializer,
@@ -215,15 +270,19 @@ class CeleryPublisher:
             return None
         if conf.task_compression or conf.task_serializer != "json":
             return None
-        queue = self.app.amqp.queues[self.queue_name]
+        if not self._name_routed():  # routes that read arguments: kombu's path, per message
+            return None
+        queue, exchange, _ = destination(self.app, self.task_name, {}, self.queue_name)
+        if exchange:  # a named exchange: kombu's bindings decide which lists get it
+            return None
         if queue.expires or queue.max_priority or (queue.queue_arguments or {}):
             return None
-        return str(self.queue_name)
+        return str(queue.name)
 
     def redis_messages(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
         """The task messages in kombu's Redis list format (for :meth:`redis_queue_key`)."""
         if self._template is None:
-            self._template = _Template(self.app, self.task_name, self.queue_name)
+            self._template = _Template(self.app, self.task_name, self._queue())
         return self._template.encode_many(payloads)
 
     def check_direct(self, take_list: Callable[[str], list[str]]) -> str | None:
@@ -233,7 +292,7 @@ class CeleryPublisher:
         back with ``take_list`` (read and delete a Redis list) and compares the decoded
         envelopes (all but the random delivery tag). Returns the first difference otherwise.
         """
-        probe_queue = f"{self.queue_name}.tasksched-probe.{os.urandom(4).hex()}"
+        probe_queue = f"{self._queue()}.tasksched-probe.{os.urandom(4).hex()}"
         payload = {
             "tenant_id": "probe", "schedule_id": "probe", "run_id": f"probe-{os.urandom(4).hex()}",
             "fire_time": 1.5, "trigger": "cron", "expires": 4102444800.25,

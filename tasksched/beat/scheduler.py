@@ -42,7 +42,7 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
         # The process's level (celery beat --loglevel), unless TASKSCHED_LOG_LEVEL says.
         configure_logging(process_log_level(settings))
         store = Store(settings=settings)
-        publisher = CeleryPublisher(self.app, settings.training_queue)
+        publisher = CeleryPublisher(self.app)  # where the app's router sends tasksched.train
         self.ticker = Ticker(store, publisher, settings)
         self.max_interval = min(float(self.max_interval), settings.beat_tick_s)
         log_event(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,9 @@ class CliState:
 
     def __init__(self, redis_url: str | None = None):
         if redis_url:
+            # Triggers publish with the app for these settings (tasksched.celery.app_for).
             os.environ["TASKSCHED_REDIS_URL"] = redis_url
-            settings = reload_settings()
-            celery_module = sys.modules.get("tasksched.celery")
-            if celery_module is not None:  # imported before the option was read
-                celery_module.configure(celery_module.app, settings)
+            reload_settings()
         self._manager: SchedulerManager | None = None
 
     @property

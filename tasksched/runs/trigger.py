@@ -6,10 +6,15 @@ record, never in the task arguments), then the task is published with ids only.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.runs.handle import RunHandle
 from tasksched.store import Store, manual_run_id
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 __all__ = ["trigger"]
 
@@ -19,8 +24,12 @@ def trigger(
     tenant_id: str,
     schedule_id: str,
     force: bool = False,
+    app: Celery | None = None,
 ) -> RunHandle:
     """Write a queued manual run of ``schedule_id`` and publish it; returns its handle.
+
+    The task goes to ``app``'s broker where its router sends ``tasksched.train`` (default:
+    the app for ``store.settings``, see :func:`tasksched.celery.app_for`).
 
     ``force`` bypasses the cooldown, the failure counter and the data minimum on the worker;
     it never bypasses the run lock or the memory limit, nor a paused schedule or the global
@@ -28,7 +37,7 @@ def trigger(
     """
     # Imported here: tasksched.celery builds the process's Celery app from the environment,
     # which `import tasksched` must not do.
-    from tasksched.celery import TRAIN_TASK, app_for, training_time_limits_s
+    from tasksched.celery import TRAIN_TASK, publishing_app, training_time_limits_s
 
     if not isinstance(tenant_id, str) or not tenant_id:
         raise ValidationError("tenant_id", "must be a non-empty string")
@@ -54,7 +63,7 @@ def trigger(
         record.config.safety_controls.max_training_time_minutes * 60,
         settings.training_kill_grace_s,
     )
-    app_for(settings).send_task(
+    publishing_app(settings, app).send_task(
         TRAIN_TASK,
         kwargs={
             "tenant_id": tenant_id,
@@ -64,7 +73,6 @@ def trigger(
             "trigger": RunTrigger.MANUAL.value,
         },
         task_id=run_id,
-        queue=settings.training_queue,
         soft_time_limit=soft_s,
         time_limit=hard_s,
     )

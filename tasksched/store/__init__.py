@@ -31,19 +31,21 @@ __all__ = [
 
 
 class Store:
-    """One deployment's Redis store."""
+    """One deployment's Redis store: ``settings.redis_url`` (or ``redis_client``)."""
 
     def __init__(
         self,
         redis_client: redis.Redis | None = None,
         settings: Settings | None = None,
-        redis_url: str | None = None,
         redis_retries: int | None = None,
     ):
         self.settings = settings or get_settings()
-        url = redis_url or self.settings.redis_url
+        url = self.settings.redis_url
+        master = self.settings.sentinel_master
         self.redis: redis.Redis = redis_client or (
-            connect(url) if redis_retries is None else connect(url, redis_retries)
+            connect(url, master_name=master)
+            if redis_retries is None
+            else connect(url, redis_retries, master_name=master)
         )
         self.keys = Keys(self.settings.key_prefix)
         self.box = SecretBox(self.settings.secret_key, self.settings.secret_key_previous)

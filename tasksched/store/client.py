@@ -9,7 +9,7 @@ wrong type) :class:`~tasksched.errors.StoreError`. Callers outside ``store/`` ne
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -26,6 +26,7 @@ from redis.exceptions import (
 from redis.retry import Retry
 
 from tasksched.errors import StoreError, StoreUnavailableError, ValidationError
+from tasksched.urls import SentinelTarget, parse_sentinel
 
 # Errors that say "Redis cannot be reached or cannot serve now": worth waiting for.
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -99,20 +100,28 @@ def _common(retries: int = DEFAULT_RETRIES, health_check_interval: int = 15) -> 
     }
 
 
-def connect(url: str, retries: int = DEFAULT_RETRIES) -> redis.Redis:
+def connect(
+    url: str, retries: int = DEFAULT_RETRIES, master_name: str | None = None
+) -> redis.Redis:
     """Return a client for ``url`` that retries a lost connection ``retries`` times.
 
-    * ``redis://[:password@]host:port/db``, ``rediss://...``, ``unix:///path.sock?db=0``
-    * ``sentinel://[:password@]host1:26379,host2:26379/master_name[/db]``: the master that
-      Sentinel names, found again after a failover.
+    * ``redis://[:password@]host:port/db``, ``rediss://...`` (TLS: ``?ssl_ca_certs=ca.pem&
+      ssl_cert_reqs=required``), ``unix:///path.sock?db=0``
+    * ``sentinel://[:password@]host1:26379,host2:26379/master_name[/db]``, or kombu's
+      ``sentinel://[:password@]host1:26379[/db];sentinel://host2:26379`` with ``master_name``:
+      the master that Sentinel names, found again after a failover.
     * ``redis+cluster://host:port``: a Redis Cluster (keys share one hash tag, so scripts run).
     """
-    parts = urlsplit(url)
+    parts = urlsplit(url.split(";", 1)[0])
     scheme = parts.scheme.lower()
-    if scheme in ("redis", "rediss", "unix"):
+    if scheme in ("redis", "rediss"):
         return StoreRedis.from_url(url, **_common(retries))
+    if scheme == "unix":  # keepalive is a TCP option: a socket's connection refuses it
+        options = _common(retries)
+        del options["socket_keepalive"]
+        return StoreRedis.from_url(url, **options)
     if scheme == "sentinel":
-        return _sentinel(url, retries)
+        return _sentinel(parse_sentinel(url, master_name), retries)
     if scheme in ("redis+cluster", "cluster"):
         from redis.cluster import RedisCluster
 
@@ -124,23 +133,13 @@ def connect(url: str, retries: int = DEFAULT_RETRIES) -> redis.Redis:
     raise ValidationError("TASKSCHED_REDIS_URL", f"unsupported Redis URL scheme {scheme!r}")
 
 
-def _sentinel(url: str, retries: int) -> redis.Redis:
+def _sentinel(target: SentinelTarget, retries: int) -> redis.Redis:
     from redis.sentinel import Sentinel
 
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    password = unquote(parts.password) if parts.password else None
-    hosts: list[tuple[str, int]] = []
-    for hp in netloc.split(","):
-        host, _, port = hp.partition(":")
-        hosts.append((host or "localhost", int(port or 26379)))
-    path = [p for p in parts.path.split("/") if p]
-    if not path:
-        raise ValidationError("TASKSCHED_REDIS_URL", "sentinel URL needs a master name: /mymaster")
-    master = path[0]
-    db = int(path[1]) if len(path) > 1 else int(parse_qs(parts.query).get("db", ["0"])[0])
-    sentinel = Sentinel(hosts, sentinel_kwargs={"password": password} if password else None)
+    auth = {"username": target.username, "password": target.password}
+    sentinel_auth = {k: v for k, v in auth.items() if v is not None}
+    sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_auth or None)
     client: redis.Redis = sentinel.master_for(
-        master, redis_class=StoreRedis, db=db, password=password, **_common(retries)
+        target.master, redis_class=StoreRedis, db=target.db, **sentinel_auth, **_common(retries)
     )
     return client

@@ -71,17 +71,21 @@ class ControlStore:
         return {k: int(float(v)) for k, v in self._r.hgetall(self._k.metrics).items()}
 
     def queue_depths(self) -> dict[str, int | None]:
-        """Messages waiting in the training and notification queues (None: not a Redis broker)."""
+        """Messages waiting in the training and notification queues (None: not a Redis broker).
+
+        The broker is this store's Redis when ``broker_url`` is empty (Sentinel included);
+        another Redis broker (plain, TLS, socket or Sentinel in either form) is read too.
+        """
         settings = self._s.settings
-        url = settings.effective_broker_url
         names = (settings.training_queue, settings.notifications_queue)
-        if url == settings.redis_url:
+        url = settings.broker_url
+        if not url or url == settings.redis_url:
             client = self._r
-        elif url.split("://", 1)[0] in ("redis", "rediss", "unix"):
+        elif url.split("://", 1)[0].lower() in ("redis", "rediss", "unix", "sentinel"):
             if self._broker is None:
                 from tasksched.store.client import connect
 
-                self._broker = connect(url)
+                self._broker = connect(url, master_name=settings.sentinel_master)
             client = self._broker
         else:
             return dict.fromkeys(names)

@@ -64,9 +64,15 @@ class Heartbeat:
     """Publishes one worker's readings and sweeps lost runs until stopped."""
 
     def __init__(
-        self, node: str, queues: list[str], settings: Settings, store: Store | None = None
+        self,
+        node: str,
+        queues: list[str],
+        settings: Settings,
+        store: Store | None = None,
+        app: Any = None,
     ):
         self.node = node
+        self.app = app  # the worker's Celery app: a lost run's notifications follow its routes
         self.queues = queues
         self.settings = settings
         self.store = store or Store(settings=settings)
@@ -109,7 +115,7 @@ class Heartbeat:
             if requeued:
                 publish_rerun(self.store, swept.run_id, swept.schedule_id, swept.tenant_id,
                               swept.trigger, swept.fire_time,
-                              grace_s(self.store, swept.schedule_id))  # fmt: skip
+                              grace_s(self.store, swept.schedule_id), self.app)  # fmt: skip
             log_event(
                 logger, logging.WARNING,
                 "run lost: its worker stopped; " + ("re-queued" if requeued else "ended lost"),
@@ -117,7 +123,7 @@ class Heartbeat:
                 schedule_id=swept.schedule_id, requeued=requeued, swept_by=self.node,
             )  # fmt: skip
             if not requeued:
-                _notify_lost(self.store, swept.run_id)
+                _notify_lost(self.store, swept.run_id, self.app)
         for swept in sweep_pending(self.store, now):
             log_event(
                 logger, logging.WARNING, "run missed: its message never came", event="run_missed",
@@ -136,13 +142,13 @@ class Heartbeat:
                 return
 
 
-def _notify_lost(store: Store, run_id: str) -> None:
+def _notify_lost(store: Store, run_id: str, app: Any = None) -> None:
     try:
         from tasksched.tasks.notify import emit_event
 
         run = store.runs.get(run_id)
         record = store.schedules.get(str(run["schedule_id"]))
-        emit_event(store, NotificationEvent.RUN_LOST, record, run)
+        emit_event(store, NotificationEvent.RUN_LOST, record, run, app=app)
     except Exception:
         logger.exception("notification for a lost run failed")
 
@@ -159,7 +165,7 @@ def _on_ready(sender: Any = None, **_: Any) -> None:
         queues = sorted(sender.app.amqp.queues.consume_from)
     except Exception:
         queues = [settings.training_queue]
-    _CURRENT = Heartbeat(node, queues, settings)
+    _CURRENT = Heartbeat(node, queues, settings, app=getattr(sender, "app", None))
     _CURRENT.start()
 
 

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from celery import Task
+from celery import Celery, Task
 from celery.exceptions import Ignore, Retry
 from celery.signals import worker_init
 
-from tasksched.celery import NOTIFY_TASK, app, app_for
+from tasksched.celery import NOTIFY_TASK, app, publishing_app
 from tasksched.errors import NotFoundError, NotificationError
 from tasksched.logs import configure_logging, log_event
 from tasksched.models import NotificationConfig, NotificationEvent, NotificationType
@@ -47,12 +47,17 @@ def queue_event(
     payload: dict[str, Any],
     channels: list[NotificationType],
     schedule_id: str | None,
+    app: Celery | None = None,
 ) -> int:
-    """Store ``payload`` and queue one subtask per channel; returns how many were queued."""
+    """Store ``payload`` and queue one subtask per channel; returns how many were queued.
+
+    The subtasks go where the publishing app's router sends ``tasksched.notify`` (see
+    :func:`tasksched.celery.publishing_app` for which app publishes).
+    """
     notes = NotificationStore(store)
     event_id = str(payload["id"])
     notes.save_payload(event_id, payload)
-    sender = app_for(store.settings)
+    sender = publishing_app(store.settings, app)
     queued = 0
     for channel in channels:
         sender.send_task(
@@ -64,7 +69,6 @@ def queue_event(
                 "schedule_id": schedule_id,
                 "run_id": payload.get("run_id"),
             },
-            queue=store.settings.notifications_queue,
         )
         queued += 1
     if queued:
@@ -77,9 +81,11 @@ def emit_event(
     event: NotificationEvent,
     schedule: ScheduleRecord,
     run: Mapping[str, Any] | None = None,
+    app: Celery | None = None,
     **details: Any,
 ) -> int:
-    """Queue one ``tasksched.notify`` subtask per channel that wants ``event``.
+    """Queue one ``tasksched.notify`` subtask per channel that wants ``event`` (with ``app``,
+    see :func:`queue_event`).
 
     Returns how many subtasks were queued. Never raises: a failure is logged and counted
     (``notifications_emit_errors``), so a notification problem never fails a run.
@@ -91,7 +97,7 @@ def emit_event(
         if not channels:
             return 0
         payload = build_payload(new_event_id(), event, schedule, run, **details)
-        return queue_event(store, payload, channels, schedule.id)
+        return queue_event(store, payload, channels, schedule.id, app)
     except Exception as exc:  # a notification must never fail the run
         log_event(
             logger,

@@ -10,6 +10,7 @@ expires like beat's messages (its re-queue time plus the misfire grace and twice
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from tasksched.store import Store
 from tasksched.store.lifecycle import STALE_MARGIN_S
@@ -25,16 +26,18 @@ def publish_rerun(
     trigger: str,
     fire_time: float | None,
     grace_s: float,
+    app: Any = None,
 ) -> None:
-    """Publish ``run_id``'s training task again (ids only, as beat does)."""
+    """Publish ``run_id``'s training task again (ids only, as beat does), with ``app`` (default
+    the app for the store's settings) where its router sends ``tasksched.train``."""
     # Imported here: tasksched.celery builds the process's app from the environment.
-    from tasksched.celery import TRAIN_TASK, app_for
+    from tasksched.celery import TRAIN_TASK, publishing_app
 
     settings = store.settings
     expires = None
     if trigger != "manual":
         expires = datetime.fromtimestamp(store.time() + grace_s + 2 * STALE_MARGIN_S, UTC)
-    app_for(settings).send_task(
+    publishing_app(settings, app).send_task(
         TRAIN_TASK,
         kwargs={
             "tenant_id": tenant_id,
@@ -44,6 +47,5 @@ def publish_rerun(
             "trigger": trigger,
         },
         task_id=run_id,
-        queue=settings.training_queue,
         expires=expires,
     )

@@ -84,7 +84,7 @@ def close_app(app: Celery) -> None:
     kombu.pools.reset()
     tasksched.celery.app.amqp._producer_pool = None
     tasksched.celery.app._pool = None
-    tasksched.celery._app_for_broker.cache_clear()
+    tasksched.celery._OTHER_APPS.clear()
 
 
 TickerFactory = Callable[..., Ticker]
