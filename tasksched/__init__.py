@@ -31,9 +31,11 @@ from tasksched.runs import RunHandle
 
 
 def trigger_training(tenant_id: str, schedule_id: str, force: bool = False) -> RunHandle:
-    """Enqueue a training run now, on ``TASKSCHED_REDIS_URL``.
+    """Enqueue a training run now on this process's deployment: the store and broker of its
+    ``TASKSCHED_*`` variables (``TASKSCHED_REDIS_URL``, ``TASKSCHED_BROKER_URL``).
 
-    See :meth:`SchedulerManager.trigger_training`.
+    For another deployment use ``SchedulerManager(redis_url=..., broker_url=...)``; see
+    :meth:`SchedulerManager.trigger_training`.
     """
     return SchedulerManager().trigger_training(tenant_id, schedule_id, force=force)
 
