@@ -31,7 +31,7 @@ def make_app(settings: Settings, broker_url: str, result_backend: str) -> Celery
         beat_enable_remote_control=True,
     )
 
-    @app.task(name="user.add")
+    @app.task(name="user.add", shared=False)
     def add(x: int, y: int) -> int:
         return x + y
 
