@@ -1,8 +1,8 @@
 """The FastAPI app: ``uvicorn tasksched.api.app:app`` or :func:`create_app` for your own server.
 
-Every route lives under ``/api/scheduler`` (OpenAPI at ``/api/scheduler/openapi.json``, docs
-at ``/api/scheduler/docs``). ``/healthz`` and ``/metrics`` are also served at the root for
-probes and scrapers.
+Every route lives under ``/api/scheduler`` (OpenAPI at ``/api/scheduler/openapi.json``, Swagger
+UI at ``/api/scheduler/docs`` and ReDoc at ``/api/scheduler/redoc``, both from local assets).
+``/healthz`` and ``/metrics`` are also served at the root for probes and scrapers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from tasksched.api import errors
+from tasksched.api import docs, errors
 from tasksched.api.auth import KeyRing
 from tasksched.api.deps import PREFIX
 from tasksched.api.errors import AsciiJSONResponse
@@ -69,7 +69,7 @@ def create_app(
         version=_version(),
         description="Scheduled, safe, autonomous model retraining for many tenants.",
         openapi_url=f"{PREFIX}/openapi.json",
-        docs_url=f"{PREFIX}/docs",
+        docs_url=None,  # FastAPI's pages load from a CDN; docs.install serves local assets
         redoc_url=None,
         lifespan=lifespan,
         responses=_ERRORS,
@@ -80,10 +80,10 @@ def create_app(
     # A request answers 503 within a second when Redis is gone, not after ~30 s of retries.
     app.state.manager = manager or SchedulerManager(settings=settings, redis_retries=3)
     errors.install(app)
+    docs.install(app, PREFIX)
     public = frozenset(
-        {"/healthz", f"{PREFIX}/healthz", f"{PREFIX}/docs", f"{PREFIX}/openapi.json",
-         f"{PREFIX}/docs/oauth2-redirect"}
-    )  # fmt: skip
+        {"/healthz", f"{PREFIX}/healthz", f"{PREFIX}/openapi.json", *docs.public_paths(PREFIX)}
+    )
     # Added last = outermost: the Host check, then size and key before any body is read.
     app.add_middleware(
         Gate, keys=keys, max_body_bytes=settings.api_max_body_bytes, public_paths=public
