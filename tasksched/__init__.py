@@ -5,6 +5,8 @@ Public names only; see the README and ``docs/``.
 
 from __future__ import annotations
 
+from tasksched.aio import AsyncSchedulerManager
+from tasksched.compat import SeedCompatibilityWarning
 from tasksched.cron import MisfirePolicy, describe, next_fire_times
 from tasksched.errors import (
     ConflictError,
@@ -43,6 +45,7 @@ def trigger_training(tenant_id: str, schedule_id: str, force: bool = False) -> R
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncSchedulerManager",
     "AutonomousConfig",
     "ConcurrencyPolicy",
     "ConflictError",
@@ -60,6 +63,7 @@ __all__ = [
     "ScheduleStatus",
     "SchedulerManager",
     "SecretKeyMissingError",
+    "SeedCompatibilityWarning",
     "TaskschedError",
     "ValidationError",
     "describe",

@@ -5,7 +5,9 @@ field), never leaves anything half-written, and returns JSON-ready dicts: enums 
 values, times as ISO 8601 strings in UTC with the offset.
 
 Methods that take ``tenant_id=`` as a scope (the REST API passes the caller's tenant) treat a
-schedule of another tenant as not found.
+schedule of another tenant as not found. The seed's own shapes (``await start_scheduler()``,
+``resource_monitor``, ``running``/``schedules``/``running_tasks``, ``reset_failures``,
+``trigger_learning_cycle``) come from :mod:`tasksched.compat`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tasksched.compat import AwaitableDict, ResourceMonitor, SeedFaces, warn_seed_keywords
 from tasksched.cron import describe, get_timezone, next_fire_times
 from tasksched.cron.compat import engine_name, meaning_changes, refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
@@ -58,7 +61,7 @@ def _spec(
     )
 
 
-class SchedulerManager:
+class SchedulerManager(SeedFaces):
     """Create and manage training schedules stored in Redis.
 
     ``SchedulerManager(redis_url="redis://localhost:6379/0")``: every method talks to what it
@@ -68,6 +71,8 @@ class SchedulerManager:
     configured with :func:`tasksched.celery.configure`, so its routes apply); default: the app
     for these settings. ``redis_retries`` bounds reconnect attempts (default about 30 s of
     them, for long-lived processes; a command or request handler passes fewer).
+    The seed's ``autonomous_learner=`` and ``memory_service=`` are accepted and ignored with a
+    :class:`~tasksched.compat.SeedCompatibilityWarning` naming what replaces them.
     """
 
     def __init__(
@@ -78,7 +83,12 @@ class SchedulerManager:
         redis_retries: int | None = None,
         broker_url: str | None = None,
         celery_app: Any = None,
+        autonomous_learner: Any = None,
+        memory_service: Any = None,
     ):
+        warn_seed_keywords(
+            {"autonomous_learner": autonomous_learner, "memory_service": memory_service}
+        )
         if store is None:
             base = settings or get_settings()
             if redis_url is not None or broker_url is not None:
@@ -92,6 +102,7 @@ class SchedulerManager:
             store = Store(settings=base, redis_retries=redis_retries)
         self.store = store
         self.celery_app = celery_app
+        self.resource_monitor = ResourceMonitor(self.store)
 
     # ---- schedules ------------------------------------------------------------------------
     def create_training_schedule(
@@ -170,9 +181,16 @@ class SchedulerManager:
         """Change name, description, cron_expression, timezone or config (partial dict).
 
         With ``expected_version`` a schedule changed since that version is refused
-        (ConflictError). Returns the new status.
+        (ConflictError). ``consecutive_failures=0`` resets the failure streak and its
+        cooldown (as :meth:`reset_failures`). Returns the new status.
         """
         self._get(schedule_id, tenant_id)
+        if "consecutive_failures" in changes:
+            if changes.pop("consecutive_failures") != 0:
+                raise ValidationError("consecutive_failures", "can only be reset to 0")
+            if changes or expected_version is not None:
+                self.store.schedules.update(schedule_id, changes, expected_version)
+            return self.reset_failures(schedule_id, tenant_id, by="update_schedule")
         return self.store.schedules.update(schedule_id, changes, expected_version).status_dict()
 
     def pause_schedule(self, schedule_id: str, tenant_id: str | None = None) -> dict[str, Any]:
@@ -224,15 +242,15 @@ class SchedulerManager:
         return run
 
     # ---- the global switch ----------------------------------------------------------------
-    def start_scheduler(self) -> dict[str, Any]:
-        """Resume dispatching on every beat process."""
+    def start_scheduler(self) -> AwaitableDict:
+        """Resume dispatching on every beat process; the new state (a dict, also awaitable)."""
         self.store.control.set_enabled(True)
-        return self.scheduler_state()
+        return AwaitableDict(self.scheduler_state())
 
-    def stop_scheduler(self) -> dict[str, Any]:
-        """Stop all dispatching (beat processes keep running and wait)."""
+    def stop_scheduler(self) -> AwaitableDict:
+        """Stop all dispatching (beat processes keep running and wait); awaitable like start."""
         self.store.control.set_enabled(False)
-        return self.scheduler_state()
+        return AwaitableDict(self.scheduler_state())
 
     def scheduler_state(self) -> dict[str, Any]:
         """The switch and beat's health (leader, last tick, lag)."""

@@ -15,7 +15,7 @@ import psutil
 
 from tasksched.safety import HostReading
 
-__all__ = ["HostMonitor", "memory_mb", "tree_rss_mb"]
+__all__ = ["HostMonitor", "cpu_percent_now", "memory_mb", "process_rss_mb", "tree_rss_mb"]
 
 MB = 1024.0 * 1024.0
 
@@ -24,6 +24,16 @@ def memory_mb() -> tuple[float, float]:
     """(available, total) system memory in MB."""
     vm = psutil.virtual_memory()
     return vm.available / MB, vm.total / MB
+
+
+def cpu_percent_now(interval_s: float = 0.1) -> float:
+    """System CPU use sampled over ``interval_s`` (blocks that long)."""
+    return float(psutil.cpu_percent(interval=interval_s))
+
+
+def process_rss_mb() -> float:
+    """Resident memory of this process in MB."""
+    return psutil.Process().memory_info().rss / MB
 
 
 def tree_rss_mb(pid: int) -> float:

@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import (
     Field,
     PrivateAttr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -63,13 +62,27 @@ MIRRORED_FIELDS: tuple[tuple[str, str, Any, Any], ...] = (
 )
 
 
+# When a config gives both twins explicitly, the stricter value applies (in the controls' unit):
+# more data, higher thresholds, less time, backups and rollback on.
+STRICTER: dict[str, Any] = {
+    "min_data_threshold": max,
+    "quality_threshold": max,
+    "validation_threshold": max,
+    "max_training_time_minutes": min,
+    "backup_before_training": lambda a, b: bool(a or b),
+    "rollback_on_degradation": lambda a, b: bool(a or b),
+}
+
+
 class AutonomousConfig(Model):
     """A schedule's training configuration.
 
     The top-level thresholds (``min_data_threshold``, ``quality_threshold``,
     ``validation_threshold``, ``max_training_time`` in seconds, ``backup_models``,
     ``auto_rollback``) are the same values as their twins in ``safety_controls``: setting
-    either sets both; two different explicit values are a validation error.
+    either sets both; when both are given explicitly with different values the stricter one
+    applies to both (see :data:`STRICTER`), e.g. ``max_training_time=7200`` with
+    ``safety_controls.max_training_time_minutes=60`` is 60 minutes.
     """
 
     enabled: bool = True
@@ -139,23 +152,6 @@ class AutonomousConfig(Model):
     def _options(cls, v: dict[str, Any]) -> dict[str, Any]:
         return check_json_value(v)  # type: ignore[no-any-return]
 
-    @field_validator(*[m[0] for m in MIRRORED_FIELDS])
-    @classmethod
-    def _no_conflict(cls, v: Any, info: ValidationInfo) -> Any:
-        if v is None:
-            return v
-        controls = info.data.get("safety_controls")
-        if not isinstance(controls, SafetyControls):
-            return v
-        assert info.field_name is not None
-        _, sc_name, to_sc, _ = next(m for m in MIRRORED_FIELDS if m[0] == info.field_name)
-        if sc_name in controls.explicit_fields and getattr(controls, sc_name) != to_sc(v):
-            raise ValueError(
-                f"conflicts with safety_controls.{sc_name} ({getattr(controls, sc_name)}); "
-                "they are one value: set one of them, or both the same"
-            )
-        return v
-
     _mirrored: bool = PrivateAttr(default=False)
 
     @model_validator(mode="after")
@@ -163,14 +159,16 @@ class AutonomousConfig(Model):
         # pydantic re-runs after-validators when an instance is passed in; once is enough.
         if self._mirrored:
             return self
-        overrides = {
-            sc_name: to_sc(getattr(self, top))
-            for top, sc_name, to_sc, _ in MIRRORED_FIELDS
-            if top in self.model_fields_set and getattr(self, top) is not None
-        }
-        controls = self.safety_controls.with_overrides(**overrides) if overrides else None
-        if controls is not None:
-            self.__dict__["safety_controls"] = controls
+        controls = self.safety_controls
+        overrides = {}
+        for top, sc_name, to_sc, _ in MIRRORED_FIELDS:
+            if top in self.model_fields_set and getattr(self, top) is not None:
+                value = to_sc(getattr(self, top))
+                if sc_name in controls.explicit_fields:  # both given: the stricter applies
+                    value = STRICTER[sc_name](getattr(controls, sc_name), value)
+                overrides[sc_name] = value
+        if overrides:
+            self.__dict__["safety_controls"] = controls.with_overrides(**overrides)
         for top, sc_name, _, from_sc in MIRRORED_FIELDS:
             self.__dict__[top] = from_sc(getattr(self.safety_controls, sc_name))
         self._mirrored = True

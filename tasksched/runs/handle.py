@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from tasksched.models import RunStatus
@@ -14,7 +16,11 @@ __all__ = ["RunHandle"]
 
 
 class RunHandle:
-    """A queued run: ``run_id``, :meth:`record`, :meth:`wait` (polls the store)."""
+    """A queued run: ``run_id``, :meth:`record`, :meth:`wait` (polls the store).
+
+    ``await handle`` waits in a thread (the event loop keeps running) and gives the finished
+    record, as ``wait()`` with its default timeout does.
+    """
 
     def __init__(self, store: Store, run_id: str, schedule_id: str, tenant_id: str):
         self.store = store
@@ -46,3 +52,6 @@ class RunHandle:
                     f"run {self.run_id} still {rec['status']} after {timeout_s:g}s"
                 )
             time.sleep(interval_s)
+
+    def __await__(self) -> Generator[Any, None, dict[str, Any]]:
+        return asyncio.to_thread(self.wait).__await__()

@@ -92,6 +92,10 @@ class Keys:
         """Hash: the leader's id, last tick time, lag and counts, for status displays."""
         return f"{self.base}beat:health"
 
+    def history(self, schedule_id: str) -> str:
+        """List: a schedule's operator actions (e.g. a failure streak reset), newest first."""
+        return f"{self.base}history:{schedule_id}"
+
     def run_lock(self, schedule_id: str) -> str:
         """String: the per-schedule run lease (token), with a TTL."""
         return f"{self.base}lock:run:{schedule_id}"

@@ -24,6 +24,7 @@ from tasksched.models import (
     AutonomousConfig,
     ScheduleSpec,
     ScheduleStatus,
+    utc_iso,
 )
 from tasksched.plugins import check_registered
 from tasksched.store.records import (
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 # A deletion is remembered this long (ms) to answer a retried delete: longer than the client's
 # reconnect retries (about 30 s).
 SCHEDULE_TOMB_TTL_MS = 60_000
+HISTORY_MAX = 100  # operator actions kept per schedule
 
 
 class ScheduleStore:
@@ -437,6 +439,34 @@ class ScheduleStore:
         self._write(schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active")
         return self.get(schedule_id)
 
+    def reset_failures(
+        self, schedule_id: str, by: str = "", now: float | None = None
+    ) -> dict[str, Any]:
+        """Set the failure streak to 0 and end the cooldown, atomically, and record it.
+
+        The history entry (:meth:`history`) keeps the previous streak and cooldown end.
+        Returns that entry.
+        """
+        now = time.time() if now is None else now
+        res = self._s.scripts.run(
+            "reset_failures",
+            [self._k.schedule(schedule_id), self._k.history(schedule_id)],
+            [repr(float(now)), by, HISTORY_MAX],
+        )
+        if int(res[0]) == -2:
+            raise NotFoundError("schedule", schedule_id)
+        return self.history(schedule_id, limit=1)[0]
+
+    def history(self, schedule_id: str, limit: int = 50) -> builtins.list[dict[str, Any]]:
+        """The schedule's operator actions, newest first (each with ``event`` and ``at``)."""
+        rows = self._r.lrange(self._k.history(schedule_id), 0, max(limit, 1) - 1)
+        out = []
+        for row in rows:
+            entry = json.loads(row)
+            entry["at_iso"] = utc_iso(entry.get("at"))
+            out.append(entry)
+        return out
+
     def delete(self, schedule_id: str) -> None:
         """Delete a schedule and everything it left: index entries, run lock, run records with
         their outbox, running and pending entries (``scripts/delete_schedule.lua``; run
@@ -453,6 +483,7 @@ class ScheduleStore:
                 k.running,
                 k.pending,
                 k.schedule_tomb(schedule_id),
+                k.history(schedule_id),
             ],
             [schedule_id, k.run(""), k.tenant(""), os.urandom(8).hex(), SCHEDULE_TOMB_TTL_MS],
         )

@@ -1,6 +1,7 @@
 -- Delete a schedule and everything it left in Redis, atomically (run tombstones aside).
 -- KEYS[1] schedule hash, KEYS[2] runs zset, KEYS[3] run lock, KEYS[4] due zset,
--- KEYS[5] outbox hash, KEYS[6] running zset, KEYS[7] pending zset, KEYS[8] the schedule's tombstone
+-- KEYS[5] outbox hash, KEYS[6] running zset, KEYS[7] pending zset, KEYS[8] the schedule's tombstone,
+-- KEYS[9] the schedule's history list (operator actions)
 -- ARGV[1] schedule id, ARGV[2] run key prefix, ARGV[3] tenant set prefix, ARGV[4] call id,
 -- ARGV[5] tombstone ttl ms (long enough to answer a retry)
 -- Removes the hash, its due entry, its tenant membership, its run lock, every run record with
@@ -24,7 +25,7 @@ for k = 1, #ids, 1000 do
   redis.call('ZREM', KEYS[6], unpack(chunk))
   redis.call('ZREM', KEYS[7], unpack(chunk))
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[9])
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('SREM', ARGV[3] .. tenant, ARGV[1])
 redis.call('SET', KEYS[8], ARGV[4], 'PX', ARGV[5])
