@@ -8,6 +8,7 @@ import sys
 import click
 
 from tasksched.cli.common import manager, parse_json_arg
+from tasksched.cli.format import progress
 from tasksched.errors import ValidationError
 
 
@@ -42,5 +43,7 @@ def import_(file: str, tenant_id: str | None, replace: bool) -> None:
     """Read schedules from FILE (from `tasksched export`); all are written or none."""
     raw = sys.stdin.read() if file == "-" else "@" + file
     document = parse_json_arg("file", raw)
-    ids = manager().import_schedules(document, replace=replace, tenant_id=tenant_id)
+    count = len(document.get("schedules") or []) if isinstance(document, dict) else 0
+    with progress(f"importing {count} schedules..."):
+        ids = manager().import_schedules(document, replace=replace, tenant_id=tenant_id)
     click.echo(f"imported {len(ids)} schedules")

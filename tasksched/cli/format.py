@@ -6,7 +6,11 @@ Pure formatting (strings in, strings out) plus :func:`echo_json`; the commands d
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,13 +45,54 @@ def cell(value: Any, width: int = MAX_CELL) -> str:
     elif isinstance(value, bool):
         text = "yes" if value else "no"
     elif isinstance(value, float):
-        text = f"{value:.4g}"
+        # never 2.332e+04: large values with thousands separators, small ones to 4 digits
+        text = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     elif isinstance(value, Mapping | list):
         text = json.dumps(value, separators=(",", ":"), default=str)
     else:
         text = str(value)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def megabytes(value: Any) -> str:
+    """A size in MB for people: ``512 MB``, ``22.1 GB``; '-' when unknown."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-"
+    return f"{value / 1024:.1f} GB" if value >= 1024 else f"{value:.0f} MB"
+
+
+def percent(value: Any) -> str:
+    """A percentage for people: ``42%``; '-' when unknown."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-"
+    return f"{value:.0f}%"
+
+
+@contextmanager
+def progress(label: str) -> Iterator[None]:
+    """While the block runs, show ``<label> 3.2s`` on stderr, if stderr is a terminal.
+
+    Updated every 0.2 s and cleared at the end; when stderr is not a TTY nothing is printed.
+    """
+    if not sys.stderr.isatty():
+        yield
+        return
+    done = threading.Event()
+    started = time.monotonic()
+
+    def show() -> None:
+        while not done.wait(0.2):
+            click.echo(f"\r{label} {time.monotonic() - started:5.1f}s", nl=False, err=True)
+
+    thread = threading.Thread(target=show, name="tasksched-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        click.echo("\r\033[K", nl=False, err=True)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -123,10 +168,17 @@ def run_row(run: Mapping[str, Any]) -> list[Any]:
     ]
 
 
-def run_line(run: Mapping[str, Any], now: datetime | None = None) -> str:
-    """One line describing a run's current state (for progress and the live view)."""
+def run_line(
+    run: Mapping[str, Any], now: datetime | None = None, schedule: str | None = None
+) -> str:
+    """One line describing a run's current state (for progress and the live view).
+
+    ``schedule`` (e.g. ``tenant/name``) is shown after the status when given.
+    """
     stamp = (now or datetime.now(UTC)).astimezone().strftime("%H:%M:%S")
     parts = [stamp, str(run.get("run_id", "?")), str(run.get("status", "?"))]
+    if schedule:
+        parts.append(f"schedule={schedule}")
     trigger = run.get("trigger")
     if trigger:
         parts.append(f"trigger={trigger}")

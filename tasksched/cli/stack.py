@@ -31,7 +31,7 @@ from typing import IO, Any
 import psutil
 from cryptography.fernet import Fernet
 
-from tasksched.errors import TaskschedError, ValidationError
+from tasksched.errors import NotFoundError, TaskschedError, ValidationError
 from tasksched.logs import safe_url
 from tasksched.manager import SchedulerManager
 from tasksched.process import die_with_parent
@@ -51,6 +51,7 @@ DEMO_CONFIG: dict[str, Any] = {
     "misfire_policy": "skip",
 }
 READY_TIMEOUT_S = 60.0
+WATCH_MAX = 100  # schedules whose runs `tasksched up` shows
 STOP_GRACE_S = 20.0
 
 Log = Callable[[str], None]
@@ -247,6 +248,11 @@ class Stack:
         self._prepare_dirs()
         self._take_lock()
         secret_key = os.environ.get("TASKSCHED_SECRET_KEY") or ensure_secret_key(self.state_dir)
+        if self.options.redis_url and self.options.redis_url == self._previous_env_url():
+            # We hold the state dir's lock, so the `up` that wrote up.env (and its Redis) is gone.
+            self.log("redis:  TASKSCHED_REDIS_URL is from a stale up.env (its `tasksched up` "
+                     "stopped): starting a new embedded Redis; source up.env again")  # fmt: skip
+            self.options.redis_url = None
         if self.options.redis_url:
             self.redis_url = self.options.redis_url
             self.log(f"redis:  {safe_url(self.redis_url)} (TASKSCHED_REDIS_URL)")
@@ -350,8 +356,23 @@ class Stack:
         env.update(self.options.extra_env)
         return env
 
+    def _previous_env_url(self) -> str | None:
+        """The TASKSCHED_REDIS_URL an earlier ``up`` wrote to ``<state_dir>/up.env``, if any."""
+        try:
+            text = (self.state_dir / "up.env").read_text(encoding="utf-8")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("export TASKSCHED_REDIS_URL="):
+                return line.split("=", 1)[1].strip().strip("'")
+        return None
+
     def _write_env_file(self) -> None:
-        """``<state_dir>/up.env``: source it in another shell to use the CLI on this stack."""
+        """``<state_dir>/up.env``: source it in another shell to use the CLI on this stack.
+
+        It also puts this Python's ``bin`` directory (the venv's) first on ``PATH``, so the
+        bare ``tasksched`` command of the README works there.
+        """
         path = self.state_dir / "up.env"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -361,6 +382,7 @@ class Stack:
             # For clients of the API (curl, scripts): the admin key and where it listens.
             fh.write(f"export TASKSCHED_API_KEY='{self.api_key}'\n")
             fh.write(f"export TASKSCHED_API_URL='{self.api_url}/api/scheduler'\n")
+            fh.write(f"export PATH='{Path(sys.executable).parent}':\"$PATH\"\n")
         self.log(f"shell:  . {path}   (then e.g. `tasksched schedule list`)")
         self.log('api key: admin key in $TASKSCHED_API_KEY (from up.env): curl -H '
                  '"Authorization: Bearer $TASKSCHED_API_KEY" "$TASKSCHED_API_URL/status"')
@@ -423,16 +445,33 @@ class Stack:
             with contextlib.suppress(Exception):
                 self.manager.pause_schedule(self.demo_schedule_id)
 
-    def watch_runs(self, schedule_id: str, poll_s: float = 0.5) -> Iterator[dict[str, Any]]:
+    def watch_runs(
+        self, schedule_id: str | None = None, poll_s: float = 0.5
+    ) -> Iterator[dict[str, Any]]:
         """Yield each new run and each change of a run's status (forever; stop by not iterating).
 
-        Raises :class:`StackError` when a part of the stack dies.
+        Without ``schedule_id``, the runs of every schedule (the first ``WATCH_MAX`` by tenant
+        and name), each with ``schedule_name`` and ``tenant_id``. Raises :class:`StackError`
+        when a part of the stack dies.
         """
         assert self.manager is not None
-        seen = {r["run_id"]: r.get("status") for r in self.manager.get_runs(schedule_id, limit=50)}
+        mgr = self.manager
+
+        def recent(limit: int) -> list[dict[str, Any]]:
+            if schedule_id is not None:
+                return mgr.get_runs(schedule_id, limit=limit)
+            runs: list[dict[str, Any]] = []
+            for item in mgr.list_schedules()[:WATCH_MAX]:
+                with contextlib.suppress(NotFoundError):  # deleted meanwhile
+                    for run in mgr.get_runs(str(item["id"]), limit=limit):
+                        run["schedule_name"] = item["name"]
+                        runs.append(run)
+            return sorted(runs, key=lambda r: float(r.get("queued_at") or 0.0), reverse=True)
+
+        seen = {r["run_id"]: r.get("status") for r in recent(50)}
         while True:
             self.check_alive()
-            for run in reversed(self.manager.get_runs(schedule_id, limit=20)):
+            for run in reversed(recent(20)):
                 rid, status = run["run_id"], run.get("status")
                 if rid not in seen or seen[rid] != status:
                     seen[rid] = status

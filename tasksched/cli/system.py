@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from tasksched.cli.common import EXIT_FAILURE, JSON_OPTION, manager
-from tasksched.cli.format import echo_json, key_values, short_time, table
+from tasksched.cli.format import echo_json, key_values, megabytes, percent, short_time, table
 
 
 @click.command("status")
@@ -30,22 +30,27 @@ def status(as_json: bool) -> None:
     ]
     for key in ("schedules", "queues"):
         pairs.append((key, ", ".join(f"{k}={v}" for k, v in state[key].items()) or "-"))
+    runs = state.get("runs") or {}
+    pairs.append(("runs", ", ".join(f"{k.removesuffix('_runs')}={v}" for k, v in runs.items())))
     click.echo(key_values(pairs))
     click.echo("\nworkers:")
     rows = []
     for w in state["workers"]:
         readings = w["readings"]
         age = w["age_s"]
+        total = readings.get("memory_total_mb")
+        available = readings.get("memory_available_mb")
+        memory = f"{megabytes(available)} of {megabytes(total)}" if total else megabytes(available)
         rows.append(
             [
                 w["host"],
                 w["online"],
-                readings.get("cpu_percent"),
-                readings.get("memory_available_mb"),
+                percent(readings.get("cpu_percent")),
+                memory,
                 f"{age:.0f}s ago" if age is not None else None,
             ]
         )
-    click.echo(table(("HOST", "ONLINE", "CPU %", "MEM AVAIL MB", "LAST SEEN"), rows))
+    click.echo(table(("HOST", "ONLINE", "CPU", "MEMORY FREE", "LAST SEEN"), rows))
 
 
 @click.command("health")

@@ -63,8 +63,11 @@ def up(
             sid = stack.ensure_demo()
             click.echo(f"demo:   schedule {sid} ({demo_cron}, learner {DEMO_LEARNER})", err=True)
             click.echo("ready. Runs appear below; Ctrl-C stops everything.", err=True)
-            for run in stack.watch_runs(sid):
-                click.echo(run_line(run))
+            for run in stack.watch_runs():  # every schedule's runs, not only the demo's
+                label = None
+                if run.get("schedule_id") != sid:
+                    label = f"{run.get('tenant_id')}/{run.get('schedule_name')}"
+                click.echo(run_line(run, schedule=label))
         else:
             click.echo("ready. Ctrl-C stops everything.", err=True)
             while True:

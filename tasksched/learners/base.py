@@ -99,8 +99,12 @@ class Learner(Protocol):
     def promote(self, ctx: RunContext, candidate: str | None) -> None:
         """Make the candidate the current model."""
 
-    def restore(self, ctx: RunContext, backup: str | None) -> None:
-        """Put the backup back as the current model."""
+    def restore(self, ctx: RunContext, backup: str | None) -> str | None:
+        """Put the backup back as the current model.
+
+        May return a few words on what that meant (e.g. ``"no previous model"`` when the backup
+        was of nothing): the run's reason then says that instead of ``"backup restored"``.
+        """
 
 
 _METHODS = ("count_available_data", "backup", "train", "evaluate", "promote", "restore")

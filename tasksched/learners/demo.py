@@ -230,14 +230,18 @@ class DemoLearner:
         meta.update({"promoted": True, "version": state["version"]})
         _write_json(root / META_FILE, meta)
 
-    def restore(self, ctx: RunContext, backup: str | None) -> None:
-        """Put the backed-up model files back (removing a model that did not exist before)."""
+    def restore(self, ctx: RunContext, backup: str | None) -> str | None:
+        """Put the backed-up model files back (removing a model that did not exist before).
+
+        Returns "no previous model ..." when the backup was taken before any model existed.
+        """
         if backup is None:
-            return
+            return None
         root = self._dir(ctx)
         src = Path(backup)
         if not src.is_dir():
             raise FileNotFoundError(f"backup {backup} is gone")
+        had_model = (src / MODEL_FILE).exists()
         for name in (MODEL_FILE, META_FILE):
             if (src / name).exists():
                 shutil.copy2(src / name, root / name)
@@ -245,3 +249,4 @@ class DemoLearner:
                 (root / name).unlink(missing_ok=True)
         # Growth bookkeeping keeps its attempt count: data that arrived stays arrived.
         (root / CANDIDATE_FILE).unlink(missing_ok=True)
+        return None if had_model else "no previous model: the candidate was removed"

@@ -18,19 +18,23 @@ from tasksched.models import RunStatus, RunTrigger, utc_iso
 if TYPE_CHECKING:
     from tasksched.store import Store
 
+# Every field is stored as a string; these come back typed, the same in Python, REST and
+# `--json` (tests/store/test_runs.py checks a real record has no numeric or flag string left).
 _JSON_FIELDS = ("metrics", "checks")
+_TIME_FIELDS = ("fire_time", "queued_at", "started_at", "finished_at", "next_attempt_at")
 _FLOAT_FIELDS = (
-    "fire_time",
-    "queued_at",
-    "started_at",
-    "finished_at",
+    *_TIME_FIELDS,
     "duration_s",
+    "training_s",
     "quality_score",
     "validation_score",
     "baseline_score",
     "prerun_ms",
+    "peak_memory_mb",
+    "memory_budget_mb",
 )
-_INT_FIELDS = ("attempts", "deferrals", "data_count")
+_INT_FIELDS = ("attempts", "deferrals", "data_count", "max_samples")
+_BOOL_FIELDS = ("forced", "rolled_back", "degraded", "cooldown_entered")
 
 
 def cron_run_id(schedule_id: str, cron_time: float) -> str:
@@ -44,7 +48,8 @@ def manual_run_id(schedule_id: str) -> str:
 
 
 def decode_run(h: dict[str, str]) -> dict[str, Any]:
-    """A stored run hash as a JSON-ready dict (times as ISO 8601 UTC strings too)."""
+    """A stored run hash as a JSON-ready dict: numbers, booleans, times as epoch seconds and as
+    ISO 8601 UTC strings (``<field>_iso``)."""
     out: dict[str, Any] = dict(h)
     for f in _FLOAT_FIELDS:
         if h.get(f):
@@ -55,8 +60,11 @@ def decode_run(h: dict[str, str]) -> dict[str, Any]:
     for f in _JSON_FIELDS:
         if h.get(f):
             out[f] = json.loads(h[f])
+    for f in _BOOL_FIELDS:
+        if f in h:
+            out[f] = h[f] in ("1", "true", "True")
     out["forced"] = h.get("forced") == "1"
-    for f in ("fire_time", "queued_at", "started_at", "finished_at"):
+    for f in _TIME_FIELDS:
         if f in out:
             out[f + "_iso"] = utc_iso(out[f])
     return out

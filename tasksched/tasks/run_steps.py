@@ -170,9 +170,9 @@ class RunPipeline:
         rolled_back = False
         if backup is not None:
             try:
-                p.learner.restore(p.ctx, backup)
+                said = p.learner.restore(p.ctx, backup)
                 rolled_back = True
-                reason += "; backup restored"
+                reason += f"; {_restored(said)}"
             except Exception as exc:
                 reason += f"; restoring the backup failed: {type(exc).__name__}: {exc}"
         return self.pre.end(
@@ -242,8 +242,9 @@ class RunPipeline:
         rolled_back = False
         if gd.rollback:
             try:
-                p.learner.restore(ctx, backup)
+                said = p.learner.restore(ctx, backup)
                 rolled_back = True
+                reason = reason.replace("; backup restored", f"; {_restored(said)}")
             except Exception as exc:
                 return self._fail(
                     p, f"{reason}, but restoring failed: {type(exc).__name__}: {exc}", None,
@@ -281,3 +282,8 @@ class RunPipeline:
                 t=result.duration_s, peak=result.peak_memory_mb, budget=p.limits.memory_mb
             )
         return f"training failed: {result.error}"
+
+
+def _restored(said: object) -> str:
+    """What a rollback did, in the run's reason: the learner's words, else "backup restored"."""
+    return said.strip() if isinstance(said, str) and said.strip() else "backup restored"

@@ -22,3 +22,15 @@ def test_start_stop_and_status(invoke: Invoke, manager: SchedulerManager) -> Non
     data = json.loads(invoke("status", "--json").stdout)
     assert data["enabled"] is True
     assert data["schedules"]["active"] == 1 and data["schedules"]["paused"] == 1
+
+
+def test_status_prints_humane_numbers(invoke: Invoke, manager: SchedulerManager) -> None:
+    manager.store.control.write_heartbeat(
+        "w1@h1",
+        {"ts": manager.store.time(), "cpu_percent": 37.25, "memory_available_mb": 23320.5,
+         "memory_total_mb": 24000.0},
+    )  # fmt: skip
+    out = invoke("status").stdout
+    assert "e+" not in out, out
+    assert "22.8 GB of 23.4 GB" in out and "37%" in out
+    assert "runs:" in out

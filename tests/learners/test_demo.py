@@ -41,11 +41,13 @@ def test_demo_learner_data_grows_and_rollback_restores_the_model(tmp_path: Path)
     ev2 = noisy.evaluate(c2, cand2)
     assert ev2.baseline_score == pytest.approx(ev.validation_score)
     assert ev2.validation_score < ev2.baseline_score  # really worse
-    noisy.restore(c2, backup2)
+    assert noisy.restore(c2, backup2) is None  # a model was put back: the worker says so
     assert _digest(model) == promoted  # rolled back for real
     assert backup1 is not None
-    # The first backup was empty: restoring it removes the model that did not exist.
-    good.restore(c1, backup1)
+    # The first backup was empty: restoring it removes the model that did not exist, and the
+    # run's reason says "no previous model", not "backup restored".
+    said = good.restore(c1, backup1)
+    assert said is not None and said.startswith("no previous model")
     assert not model.exists()
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 from tasksched.models import RunStatus, RunTrigger
 from tasksched.store import Store, cron_run_id
+from tasksched.store.runs import decode_run
 from tests.store.test_schedules import NOW, spec
 
 
@@ -39,3 +43,33 @@ def test_a_run_written_only_if_new_is_written_once(store: Store) -> None:
     run = store.runs.get(rid)
     assert run["status"] == "queued" and run["reason"] == "first"
     assert run["fire_time_iso"] == "2026-01-01T00:00:00+00:00"
+
+
+# A finished run's hash as a worker left it (every value a string), from `tasksched up`.
+STORED_RUN = {
+    "run_id": "7e9d-1796127070", "trigger": "cron", "decided_by": "gates", "attempts": "1",
+    "deferrals": "2", "training_s": "2.777", "prerun_ms": "1.326", "worker": "w@vm",
+    "fire_time": "1796127070.0", "backup_ref": "/m/backups/7e9d-1796127070",
+    "memory_budget_mb": "4096.0", "peak_memory_mb": "156.0", "reason": "promoted",
+    "schedule_id": "7e9d", "rolled_back": "0", "queued_at": "1796127070.000214",
+    "validation_score": "0.958217270194986", "metrics": '{"test_samples":160}', "degraded": "0",
+    "finished_at": "1796127072.794692", "baseline_score": "0.9554317548746518",
+    "tenant_id": "demo", "status": "succeeded", "data_count": "200", "duration_s": "2.788254",
+    "quality_score": "0.96875", "started_at": "1796127070.006438", "max_samples": "5000",
+    "next_attempt_at": "1796127075.0", "cooldown_entered": "1", "forced": "1",
+}  # fmt: skip
+NUMBER_OR_FLAG = re.compile(r"^-?\d+(\.\d+)?(e[-+]?\d+)?$")
+
+
+def test_run_records_come_back_typed() -> None:
+    run = decode_run(STORED_RUN)
+    assert run["training_s"] == 2.777 and run["peak_memory_mb"] == 156.0
+    assert run["attempts"] == 1 and run["deferrals"] == 2 and run["max_samples"] == 5000
+    assert run["rolled_back"] is False and run["degraded"] is False
+    assert run["forced"] is True and run["cooldown_entered"] is True
+    assert run["metrics"] == {"test_samples": 160}
+    assert run["next_attempt_at_iso"].endswith("+00:00")
+    # no number or flag is left as a string (the JSON of REST and --json is the same dict)
+    strings = {k: v for k, v in run.items() if isinstance(v, str) and NUMBER_OR_FLAG.match(v)}
+    assert strings == {}
+    assert json.loads(json.dumps(run)) == run

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import stat
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -180,3 +181,67 @@ def test_children_stop_when_up_itself_is_killed(tmp_path: Path) -> None:
         for pid in _alive(family):
             os.kill(pid, signal.SIGKILL)
         proc.stop()
+
+
+def _source(env_file: Path) -> dict[str, str]:
+    """The variables `. up.env` sets, as a shell would set them (PATH expanded)."""
+    out = subprocess.run(
+        ["bash", "-c", f". {env_file} && env -0"], capture_output=True, text=True, check=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    ).stdout  # fmt: skip
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+@pytest.mark.timeout(240)
+def test_a_stale_up_env_is_explained_the_feed_shows_every_schedule_and_sigterm_stops(
+    tmp_path: Path,
+) -> None:
+    first = Proc([str(VENV_BIN / "tasksched"), "up", "--api-port", "0", "--no-demo"],
+                 _clean_env(tmp_path), tmp_path / "up1.log", cwd=tmp_path)  # fmt: skip
+    try:
+        wait_for(lambda: "ready." in first.output(), 90, 0.2, what="the first stack")
+    finally:
+        if first.alive():
+            os.kill(first.pid, signal.SIGINT)
+            first.proc.wait(60)
+        first.stop()
+    env_file = tmp_path / "state" / "tasksched" / "up.env"
+    sourced = _source(env_file)
+    # up.env puts the venv's bin first on PATH: the README's bare `tasksched` works
+    assert sourced["PATH"].split(":")[0] == str(VENV_BIN)
+    # a shell that sourced the old up.env: its Redis is gone
+    env = _clean_env(tmp_path, **{k: v for k, v in sourced.items() if k.startswith("TASKSCHED_")})
+    second = Proc([str(VENV_BIN / "tasksched"), "up", "--api-port", "0", "--concurrency", "1"],
+                  env, tmp_path / "up2.log", cwd=tmp_path)  # fmt: skip
+    family: set[int] = set()
+    try:
+        wait_for(lambda: "ready." in second.output(), 90, 0.2, what="the second stack")
+        out = second.output()
+        stale = [line for line in out.splitlines() if "stale up.env" in line]
+        assert len(stale) == 1 and "starting a new embedded Redis" in stale[0], out
+        assert "embedded redis-server" in out
+        new_env = _source(env_file)
+        assert new_env["TASKSCHED_REDIS_URL"] != sourced["TASKSCHED_REDIS_URL"]
+        mgr = SchedulerManager(redis_url=new_env["TASKSCHED_REDIS_URL"])
+        sid = mgr.create_training_schedule(
+            "acme", "every 5 s", "* * * * * */5",
+            {"safety_controls": {"level": "permissive", "min_data_threshold": 0,
+                                 "max_cpu_usage_percent": 100}},
+        )  # fmt: skip
+        line = wait_for(
+            lambda: [ln for ln in second.output().splitlines()
+                     if sid in ln and "schedule=acme/every 5 s" in ln],
+            90, 0.2, what="a run of the second schedule in the feed",
+        )  # fmt: skip
+        assert line
+        mgr.store.redis.close()
+        family = _descendants(second.pid)
+        os.kill(second.pid, signal.SIGTERM)  # as a service manager stops it
+        second.proc.wait(60)
+    finally:
+        family |= _descendants(second.pid)
+        second.stop()
+    out = second.log_path.read_text(errors="replace")
+    assert second.proc.returncode == 0, out
+    assert "stopped: no process left running." in out
+    assert _alive(family) == [] and "Traceback" not in out

@@ -136,7 +136,7 @@ def test_rejected_candidates_are_rolled_back(
     outcome, run = rig.run(sid)
     assert outcome.status is RunStatus.REJECTED
     assert words in run["reason"] and "backup restored" in run["reason"]
-    assert run["rolled_back"] == "1"
+    assert run["rolled_back"] is True
     assert model.read_text() == "the live model"  # the in-place candidate was undone
     assert [c["call"] for c in rig.calls(sid)][-1] == "restore"
     c = rig.counters(sid)
@@ -150,7 +150,7 @@ def test_degradation_without_rollback_is_promoted_and_noted(rig: Rig) -> None:
     )
     outcome, run = rig.run(sid)
     assert outcome.status is RunStatus.SUCCEEDED
-    assert "rollback_on_degradation is off" in run["reason"] and run["degraded"] == "1"
+    assert "rollback_on_degradation is off" in run["reason"] and run["degraded"] is True
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,7 @@ def test_failures_are_recorded_and_the_backup_restored(
     c = rig.counters(sid)
     assert c["failed_runs"] == 1 and c["consecutive_failures"] == 1
     if stop == "memory_limit":
-        assert float(run["peak_memory_mb"]) > 250
+        assert run["peak_memory_mb"] > 250
 
 
 def test_soft_time_limit_stops_cleanly_and_hard_limit_kills(rig: Rig) -> None:
@@ -187,13 +187,13 @@ def test_soft_time_limit_stops_cleanly_and_hard_limit_kills(rig: Rig) -> None:
     outcome, run = rig.run(soft)
     assert outcome.status is RunStatus.FAILED
     assert run["stop"] == "soft_time_limit" and "stopped cleanly" in run["reason"]
-    assert 0.9 < float(run["training_s"]) < 10
+    assert 0.9 < run["training_s"] < 10
 
     hard = rig.schedule({"count": 500, "train_s": 30, "ignore_term": True}, max_training_time=1.0)
     outcome, run = rig.run(hard)
     assert outcome.status is RunStatus.FAILED
     assert run["stop"] == "hard_time_limit" and "training killed" in run["reason"]
-    assert 1.4 < float(run["training_s"]) < 10  # soft limit + kill grace (0.5 s)
+    assert 1.4 < run["training_s"] < 10  # soft limit + kill grace (0.5 s)
 
 
 def test_learner_that_cannot_be_imported_fails_the_run_not_the_worker(rig: Rig) -> None:
