@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +28,22 @@ from tasksched.store import ScheduleRecord, Store
 
 __all__ = ["AsyncResourceMonitor", "AsyncSchedulerManager"]
 
-# Every public method of SchedulerManager, awaitable here under the same name.
-ASYNC_METHODS = (
-    "create_training_schedule", "create_training_schedules", "list_schedules",
-    "get_schedule_status", "update_schedule", "reset_failures", "get_schedule_history",
-    "pause_schedule", "resume_schedule", "delete_schedule", "trigger_training",
-    "trigger_learning_cycle", "get_runs", "get_run", "start_scheduler", "stop_scheduler",
-    "scheduler_state", "system_status", "export_schedules", "import_schedules",
-    "get_notifications", "send_test_notification", "dead_letters",
-)  # fmt: skip
+
+
+def _async_methods() -> tuple[str, ...]:
+    """Every public method of SchedulerManager (not its properties or static helpers)."""
+    names = []
+    for name in dir(SchedulerManager):
+        attr = inspect.getattr_static(SchedulerManager, name)
+        if name.startswith("_") or isinstance(attr, staticmethod | classmethod | property):
+            continue
+        if callable(attr):
+            names.append(name)
+    return tuple(names)
+
+
+# Awaitable here under the same name; derived, so a method added there is here too.
+ASYNC_METHODS = _async_methods()
 
 
 def _offload(name: str) -> Callable[..., Awaitable[Any]]:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import (
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )

@@ -447,7 +447,7 @@ class ScheduleStore:
         The history entry (:meth:`history`) keeps the previous streak and cooldown end.
         Returns that entry.
         """
-        now = time.time() if now is None else now
+        now = self._s.time() if now is None else now  # Redis's clock, as beat's
         res = self._s.scripts.run(
             "reset_failures",
             [self._k.schedule(schedule_id), self._k.history(schedule_id)],
