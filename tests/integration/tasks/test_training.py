@@ -320,19 +320,19 @@ def test_demo_learner_promotes_then_rejects_a_worse_model_and_rolls_back(
 
 def test_a_rejected_first_run_says_no_previous_model(cluster: Cluster, tmp_path: Path) -> None:
     cluster.ensure("big", max_memory_mb=8000)
-    model_dir = tmp_path / "first"
     sid = cluster.manager.create_training_schedule(
         "acme",
         "strict demo",
         "0 * * * *",
         {
-            "learner": "tasksched.learners.demo:DemoLearner",
-            "learner_options": {"model_dir": str(model_dir), "growth_per_hour": 0},
+            "learner": "demo",
+            "learner_options": {"growth_per_hour": 0},
             # validation 0.999: no model of the demo's first 400 samples reaches it
             "safety_controls": {"level": "strict", "validation_threshold": 0.999,
                                 "max_cpu_usage_percent": 100, "max_memory_usage_mb": 1500},
         },
     )  # fmt: skip
+    model_dir = Path(cluster.settings.state_dir) / "models" / "acme" / sid  # derived
     run = cluster.manager.trigger_training("acme", sid, force=True).wait(60)
     assert run["status"] == "rejected", run["reason"]
     assert "no previous model" in run["reason"] and "backup restored" not in run["reason"]
