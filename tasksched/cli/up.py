@@ -55,6 +55,9 @@ def up(
         worker_concurrency=concurrency,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Started as a background job of a non-interactive shell (`./run.sh &` in a script), SIGINT
+    # arrives ignored and Python would keep ignoring it: Ctrl-C (or kill -INT) must still stop.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     stack = Stack(options, log=lambda line: click.echo(line, err=True))
     code = 0
     try:
@@ -80,9 +83,11 @@ def up(
         code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # nor a SIGTERM after the Ctrl-C
         stack.pause_demo()
         left = stack.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if left:
             click.echo(f"Error: processes left running: {left}", err=True)
             code = 1
