@@ -35,6 +35,10 @@ _FLOAT_FIELDS = (
 )
 _INT_FIELDS = ("attempts", "deferrals", "data_count", "max_samples")
 _BOOL_FIELDS = ("forced", "rolled_back", "degraded", "cooldown_entered")
+# Fields not listed above are typed by their names' units: times (``*_at``), seconds,
+# milliseconds, megabytes and scores are numbers, so a field added later comes back typed too.
+_TIME_SUFFIX = "_at"
+_NUMBER_SUFFIXES = ("_s", "_ms", "_mb", "_score", "_percent")
 
 
 def cron_run_id(schedule_id: str, cron_time: float) -> str:
@@ -63,10 +67,20 @@ def decode_run(h: dict[str, str]) -> dict[str, Any]:
     for f in _BOOL_FIELDS:
         if f in h:
             out[f] = h[f] in ("1", "true", "True")
+    times = [f for f in _TIME_FIELDS if f in out]
+    for f, v in h.items():
+        if f in out and not isinstance(out[f], str):
+            continue
+        if f.endswith(_TIME_SUFFIX) or f.endswith(_NUMBER_SUFFIXES):
+            try:
+                out[f] = float(v)
+            except ValueError:
+                continue
+            if f.endswith(_TIME_SUFFIX) and f not in times:
+                times.append(f)
     out["forced"] = h.get("forced") == "1"
-    for f in _TIME_FIELDS:
-        if f in out:
-            out[f + "_iso"] = utc_iso(out[f])
+    for f in times:
+        out[f + "_iso"] = utc_iso(out[f])
     return out
 
 

@@ -57,6 +57,7 @@ STORED_RUN = {
     "tenant_id": "demo", "status": "succeeded", "data_count": "200", "duration_s": "2.788254",
     "quality_score": "0.96875", "started_at": "1796127070.006438", "max_samples": "5000",
     "next_attempt_at": "1796127075.0", "cooldown_entered": "1", "forced": "1",
+    "lost_at": "1796127080.5", "requeued_at": "1796127081.25", "stop": "soft_time_limit",
 }  # fmt: skip
 NUMBER_OR_FLAG = re.compile(r"^-?\d+(\.\d+)?(e[-+]?\d+)?$")
 
@@ -69,6 +70,9 @@ def test_run_records_come_back_typed() -> None:
     assert run["forced"] is True and run["cooldown_entered"] is True
     assert run["metrics"] == {"test_samples": 160}
     assert run["next_attempt_at_iso"].endswith("+00:00")
+    # fields typed by their units' names: a time field added later comes back typed too
+    assert run["lost_at"] == 1796127080.5 and run["requeued_at_iso"].endswith("+00:00")
+    assert run["stop"] == "soft_time_limit"
     # no number or flag is left as a string (the JSON of REST and --json is the same dict)
     strings = {k: v for k, v in run.items() if isinstance(v, str) and NUMBER_OR_FLAG.match(v)}
     assert strings == {}
