@@ -80,6 +80,8 @@ class AsyncSchedulerManager:
         settings: Settings | None = None,
         store: Store | None = None,
         redis_retries: int | None = None,
+        broker_url: str | None = None,
+        celery_app: Any = None,
         autonomous_learner: Any = None,
         memory_service: Any = None,
         manager: SchedulerManager | None = None,
@@ -88,8 +90,9 @@ class AsyncSchedulerManager:
             {"autonomous_learner": autonomous_learner, "memory_service": memory_service}
         )
         self.sync = manager or SchedulerManager(
-            redis_url=redis_url, settings=settings, store=store, redis_retries=redis_retries
-        )
+            redis_url=redis_url, settings=settings, store=store, redis_retries=redis_retries,
+            broker_url=broker_url, celery_app=celery_app,
+        )  # fmt: skip
         self.store = self.sync.store
         self.resource_monitor = AsyncResourceMonitor(self.sync.resource_monitor)
 
