@@ -6,7 +6,6 @@ the store's time, and returns one :class:`~tasksched.store.beat.DueClaim` per en
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -27,7 +26,6 @@ MAX_FIRES_PER_CLAIM = 100
 PARK_S = 300.0
 
 _CRON, _CATCHUP = RunTrigger.CRON.value, RunTrigger.CATCHUP.value
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def plan_claims(
@@ -97,7 +95,7 @@ def plan_claims(
                 "trigger": trigger,
                 "expires": stale_at + STALE_MARGIN_S,
             }
-            claim.runs.append((run_id, fire, trigger, _dumps(payload), stale_at))
+            claim.runs.append((run_id, fire, trigger, stale_at))
             claim.kwargs.append(payload)
         for fire, reason in plan.missed:
             claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))

@@ -28,6 +28,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from tasksched.beat.plan import bounded, plan_claims
@@ -36,7 +38,7 @@ from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
 from tasksched.settings import Settings
 from tasksched.store import Store
-from tasksched.store.beat import BeatStore, DueClaim, TickState
+from tasksched.store.beat import BeatStore, ClaimResult, DueClaim, TickState
 from tasksched.store.lifecycle import call_id
 from tasksched.store.locks import new_token
 
@@ -65,6 +67,16 @@ class RedisListPublisher(Publisher, Protocol):
     def redis_messages(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]: ...
 
     def check_direct(self, take_list: Callable[[str], list[str]]) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _Inflight:
+    """A claim sent to Redis (by the helper thread) whose answer is not read yet."""
+
+    future: Future[ClaimResult]
+    claims: list[DueClaim]
+    direct: bool  # its messages go to the broker inside the claim
+    sent_at: float  # monotonic: the lease renewal counts from here
 
 
 class Ticker:
@@ -104,6 +116,7 @@ class Ticker:
         self.direct_queue_key: str | None = None
         self._direct: RedisListPublisher | None = None
         self._direct_checked = False
+        self._claimer: ThreadPoolExecutor | None = None  # sends claims (see _dispatch_batch)
         if fast_path and isinstance(publisher, RedisListPublisher):
             self.direct_queue_key = publisher.redis_queue_key(self.settings.redis_url)
             if self.direct_queue_key is not None:
@@ -136,6 +149,9 @@ class Ticker:
         Waits at most ``timeout_s``: when Redis is gone too (a whole stack stopping), the
         client's reconnect retries must not hold the shutdown; the lease then just expires.
         """
+        if self._claimer is not None:
+            self._claimer.shutdown(wait=False)
+            self._claimer = None
         if not self.is_leader:
             return
         self.is_leader = False
@@ -205,10 +221,16 @@ class Ticker:
         """Plan, claim and publish ``st.due`` in slices of at most PLAN_SLICE_S of planning.
 
         Each slice's claim renews the lease, so planning never outlives it, and what one
-        schedule costs delays the others by one slice at most. Returns False when the tick's
-        budget ran out (or leadership was lost) before the last entry: the rest stay due.
+        schedule costs delays the others by one slice at most. A long downtime with run_all can
+        plan up to 100 fires per entry: each script call writes at most batch_size records.
+        A claim goes to Redis from a helper thread while this one plans and encodes the next
+        chunk, so Redis's work and Python's overlap (one claim in flight at a time: the next is
+        sent only after the previous one's answer renewed the lease). Returns False when the
+        tick's budget ran out (or leadership was lost) before the last entry: the rest stay due.
         """
         i = 0
+        inflight: _Inflight | None = None
+        complete = True
         while i < len(st.due):
             slice_end = time.monotonic() + self._plan_slice_s
             claims = plan_claims(
@@ -219,58 +241,68 @@ class Ticker:
                 deadline=slice_end,
             )
             i += len(claims)
-            if not self._claim_and_publish(st, claims):
-                return False
+            for chunk in bounded(claims, self.batch_size):
+                messages = self._messages(chunk)  # while the claim in flight runs in Redis
+                if inflight is not None and not self._claimed(inflight):
+                    return False
+                inflight = None
+                if not self._check_lease("before claim"):
+                    return False
+                inflight = self._send_claim(st, chunk, messages)
             if i < len(st.due) and time.monotonic() > budget_end:
-                return False
-        return True
+                complete = False
+                break
+        if inflight is not None and not self._claimed(inflight):
+            return False
+        return complete
 
-    def _claim_and_publish(self, st: TickState, claims: list[DueClaim]) -> bool:
-        """Claim (renewing the lease) and publish; False if leadership is in doubt.
+    def _messages(self, claims: list[DueClaim]) -> dict[str, str] | None:
+        """The broker messages of the claims' runs on the direct path (run id -> envelope)."""
+        if not self.direct:
+            return None
+        assert self._direct is not None
+        payloads = [kw for c in claims for kw in c.kwargs]
+        encoded = self._direct.redis_messages(payloads)
+        return {str(p["run_id"]): m for p, m in zip(payloads, encoded, strict=True)}
 
-        A long downtime with run_all can plan up to 100 fires per entry: each script call
-        writes at most batch_size records.
-        """
-        for chunk in bounded(claims, self.batch_size):
-            if not self._check_lease("before claim") or not self._claim(st, chunk):
-                return False
-        return True
-
-    def _claim(self, st: TickState, claims: list[DueClaim]) -> bool:
-        """One fenced claim script call; False when the lease was lost."""
-        direct = self.direct
-        messages: dict[str, str] | None = None
-        if direct:
-            assert self._direct is not None
-            payloads = [kw for c in claims for kw in c.kwargs]
-            encoded = self._direct.redis_messages(payloads)
-            messages = {str(p["run_id"]): m for p, m in zip(payloads, encoded, strict=True)}
+    def _send_claim(
+        self, st: TickState, claims: list[DueClaim], messages: dict[str, str] | None
+    ) -> _Inflight:
+        if self._claimer is None:
+            self._claimer = ThreadPoolExecutor(1, thread_name_prefix="tasksched-claim")
         t0 = time.monotonic()
-        res = self.beat_store.claim(
-            self.token, self.fence, self.lease_s, st.now, claims, call_id(),
-            push_to=self.direct_queue_key if direct else None, messages=messages,
+        future = self._claimer.submit(
+            self.beat_store.claim, self.token, self.fence, self.lease_s, st.now, claims,
+            call_id(), push_to=self.direct_queue_key if messages is not None else None,
+            messages=messages,
         )  # fmt: skip
+        return _Inflight(future, claims, messages is not None, t0)
+
+    def _claimed(self, c: _Inflight) -> bool:
+        """Wait for a claim's answer and publish what it claimed; False when the lease was
+        lost."""
+        res = c.future.result()
         if res.lost_lease:
             self._standby("lease lost at claim")
             return False
-        self._renewed(t0)
+        self._renewed(c.sent_at)
         summary = self._summary
         summary.claims += 1
         summary.missed += res.missed
         summary.stale += res.stale
         if logger.isEnabledFor(logging.DEBUG):
-            for c in claims:
-                for run_id, fire, reason in c.missed:
+            for claim in c.claims:
+                for run_id, fire, reason in claim.missed:
                     log_event(
                         logger, logging.DEBUG, "run missed", event="run.missed",
-                        correlation_id=run_id, run_id=run_id, schedule_id=c.schedule_id,
-                        tenant_id=c.tenant_id, fire_time=fire, reason=reason,
+                        correlation_id=run_id, run_id=run_id, schedule_id=claim.schedule_id,
+                        tenant_id=claim.tenant_id, fire_time=fire, reason=reason,
                     )  # fmt: skip
         if not res.run_ids:
             return True
         wanted = set(res.run_ids)
-        payloads = [kw for c in claims for kw in c.kwargs if kw["run_id"] in wanted]
-        if direct:
+        payloads = [kw for claim in c.claims for kw in claim.kwargs if kw["run_id"] in wanted]
+        if c.direct:
             self._published(payloads, [self._store_now()], len(payloads))
             return True
         self._outbox_dirty = True

@@ -50,8 +50,8 @@ class DueClaim:
     version: str  # "" when the schedule hash is gone
     new_score: float | None  # None: drop from the due index
     tenant_id: str = ""
-    # (run id, fire time, trigger, outbox payload JSON, pending deadline)
-    runs: list[tuple[str, float, str, str, float]] = field(default_factory=list)
+    # (run id, fire time, trigger, pending deadline)
+    runs: list[tuple[str, float, str, float]] = field(default_factory=list)
     # The outbox payload of each run (task keyword arguments and ``expires``), as ``runs``.
     kwargs: list[dict[str, Any]] = field(default_factory=list)
     # (run id, fire time, reason)
@@ -71,6 +71,9 @@ class ClaimResult:
 
 def _f(value: float) -> str:
     return repr(float(value))
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class BeatStore:
@@ -165,23 +168,19 @@ class BeatStore:
             "push" if push else "outbox",
             len(claims),
         ]
+        # Tab-separated fields: two arguments per run, one per entry (each argument costs the
+        # client and Redis more than its bytes).
         for c in claims:
-            args.extend(
-                (
-                    c.schedule_id,
-                    _f(c.read_score),
-                    c.version,
-                    "" if c.new_score is None else _f(c.new_score),
-                    c.tenant_id,
-                    len(c.runs),
-                    len(c.missed),
-                )
-            )
-            for run_id, fire, trigger, payload, pending_until in c.runs:
-                item = messages[run_id] if push else payload  # type: ignore[index]
-                args.extend((run_id, _f(fire), trigger, item, _f(pending_until)))
+            new_score = "" if c.new_score is None else _f(c.new_score)
+            args.append(f"{c.schedule_id}\t{c.read_score!r}\t{c.version}\t{new_score}\t"
+                        f"{c.tenant_id}\t{len(c.runs)}\t{len(c.missed)}")  # fmt: skip
+            for (run_id, fire, trigger, pending_until), payload in zip(
+                c.runs, c.kwargs, strict=True
+            ):
+                args.append(f"{run_id}\t{fire!r}\t{trigger}\t{pending_until!r}")
+                args.append(messages[run_id] if push else _dumps(payload))  # type: ignore[index]
             for run_id, fire, reason in c.missed:
-                args.extend((run_id, _f(fire), reason))
+                args.append(f"{run_id}\t{fire!r}\t{reason}")
         res = self._s.scripts.run(
             "claim_batch",
             [

@@ -7,11 +7,11 @@
 -- ARGV[7] run key prefix, ARGV[8] runs zset prefix, ARGV[9] claim id,
 -- ARGV[10] mode: "push" (each run's item is its broker message, pushed to KEYS[8] here) or
 -- "outbox" (each run's item is its outbox payload; beat publishes it afterwards),
--- ARGV[11] number of entries, then per entry:
---   schedule id, score read, version read ("" = hash missing), new score ("" = drop from due),
---   tenant id, n_runs, n_missed,
---   n_runs x (run id, fire time, trigger, item, pending deadline),
---   n_missed x (run id, fire time, reason)
+-- ARGV[11] number of entries, then per entry one argument of tab-separated fields
+--   "schedule id, score read, version read ('' = hash missing), new score ('' = drop from due),
+--    tenant id, n_runs, n_missed", then
+--   n_runs x (an argument "run id, fire time, trigger, pending deadline", then its item),
+--   n_missed x an argument "run id, fire time, reason"
 -- Fenced: nothing is written unless the lease holds the caller's token and the fence counter
 -- is the caller's term. An entry is claimed only if its due score and its schedule's version
 -- are still what the tick read (a user's update made meanwhile wins). A run record is written
@@ -37,12 +37,17 @@ local claimed, stale, missed = 0, 0, 0
 local out = {0, 0, 0}
 local messages = {}
 
+local ENTRY = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
+local RUN = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
+local MISSED = '^([^\t]*)\t([^\t]*)\t(.*)$'
+local pending, advance, gone = {}, {}, {}
 local i = 12
 for _ = 1, tonumber(ARGV[11]) do
-  local sid, read_score, version, new_score = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local tenant, n_runs, n_missed = ARGV[i + 4], tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
-  local body = i + 7
-  i = body + 5 * n_runs + 3 * n_missed
+  local sid, read_score, version, new_score, tenant, n_runs, n_missed =
+    string.match(ARGV[i], ENTRY)
+  n_runs, n_missed = tonumber(n_runs), tonumber(n_missed)
+  local body = i + 1
+  i = body + 2 * n_runs + n_missed
   local score = redis.call('ZSCORE', KEYS[3], sid)
   local ok = score and tonumber(score) == tonumber(read_score)
   local sched = skey .. sid
@@ -52,48 +57,60 @@ for _ = 1, tonumber(ARGV[11]) do
   else
     claimed = claimed + 1
     if new_score == '' then
-      redis.call('ZREM', KEYS[3], sid)
+      gone[#gone + 1] = sid
     else
-      redis.call('ZADD', KEYS[3], new_score, sid)
+      advance[#advance + 1] = new_score
+      advance[#advance + 1] = sid
       redis.call('HSET', sched, 'next_run', new_score)
     end
     local runs_key = rskey .. sid
     local wrote = false
     for j = 0, n_runs - 1 do
-      local p = body + 5 * j
-      local rid = ARGV[p]
+      local p = body + 2 * j
+      local rid, fire, trigger, deadline = string.match(ARGV[p], RUN)
       local run = rkey .. rid
       if redis.call('EXISTS', run) == 0 then
         redis.call('HSET', run, 'run_id', rid, 'schedule_id', sid, 'tenant_id', tenant,
-          'status', 'queued', 'trigger', ARGV[p + 2], 'fire_time', ARGV[p + 1],
-          'queued_at', now)
-        redis.call('ZADD', runs_key, ARGV[p + 1], rid)
-        redis.call('ZADD', KEYS[7], ARGV[p + 4], rid)
+          'status', 'queued', 'trigger', trigger, 'fire_time', fire, 'queued_at', now)
+        redis.call('ZADD', runs_key, fire, rid)
+        pending[#pending + 1] = deadline
+        pending[#pending + 1] = rid
         if push then
-          messages[#messages + 1] = ARGV[p + 3]
+          messages[#messages + 1] = ARGV[p + 1]
         else
-          redis.call('HSET', KEYS[4], rid, ARGV[p + 3])
+          redis.call('HSET', KEYS[4], rid, ARGV[p + 1])
         end
         out[#out + 1] = rid
         wrote = true
       end
     end
-    local mbase = body + 5 * n_runs
+    local mbase = body + 2 * n_runs
     for j = 0, n_missed - 1 do
-      local p = mbase + 3 * j
-      local rid = ARGV[p]
+      local rid, fire, reason = string.match(ARGV[mbase + j], MISSED)
       local run = rkey .. rid
       if redis.call('EXISTS', run) == 0 then
         redis.call('HSET', run, 'run_id', rid, 'schedule_id', sid, 'tenant_id', tenant,
-          'status', 'missed', 'trigger', 'cron', 'fire_time', ARGV[p + 1],
-          'reason', ARGV[p + 2], 'finished_at', now)
-        redis.call('ZADD', runs_key, ARGV[p + 1], rid)
+          'status', 'missed', 'trigger', 'cron', 'fire_time', fire,
+          'reason', reason, 'finished_at', now)
+        redis.call('ZADD', runs_key, fire, rid)
         missed = missed + 1
         wrote = true
       end
     end
     if wrote then trim_history(runs_key, rkey, cap, nil) end
   end
+end
+-- The due scores move in one ZADD per 500 entries (each entry appears once in a batch, and
+-- its score was compared above, inside this same script).
+for k = 1, #advance, 1000 do
+  redis.call('ZADD', KEYS[3], unpack(advance, k, math.min(k + 999, #advance)))
+end
+for k = 1, #gone, 1000 do
+  redis.call('ZREM', KEYS[3], unpack(gone, k, math.min(k + 999, #gone)))
+end
+-- Each run written is pending until a worker takes it (one ZADD per 500 runs).
+for k = 1, #pending, 1000 do
+  redis.call('ZADD', KEYS[7], unpack(pending, k, math.min(k + 999, #pending)))
 end
 -- kombu's Redis transport: LPUSH, consumers pop the tail (the first pushed is the first out).
 for k = 1, #messages, 1000 do
