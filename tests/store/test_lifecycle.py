@@ -254,3 +254,35 @@ def test_finish_of_a_deleted_schedule_touches_no_schedule(
     store.redis.delete(store.keys.schedule(sid))
     assert life.finish("r1", sid, token, RunStatus.SKIPPED, "gone", 3, 1.0).applied
     assert not store.redis.exists(store.keys.schedule(sid))
+
+
+def test_a_late_message_of_a_deleted_schedule_records_nothing(
+    store: Store, life: RunLifecycle, sid: str
+) -> None:
+    queued(store, sid, "r1")
+    store.schedules.delete(sid)
+    c = life.claim("r1", sid, "acme", attempt_token("r1"), "w1", "cron", time.time())
+    assert c.code == "gone"
+    assert not store.redis.exists(store.keys.run("r1"), store.keys.runs(sid),
+                                  store.keys.run_lock(sid))  # fmt: skip
+    assert store.redis.zcard(store.keys.pending) == 0
+
+
+def test_history_trimming_never_removes_a_run_that_is_not_final(store: Store) -> None:
+    small = Store(redis_client=store.redis, settings=store.settings.replace(run_history_max=3))
+    sid = SchedulerManager(store=small).create_training_schedule("acme", "s", "0 2 * * *")
+    life = RunLifecycle(small)
+    small.runs.add("old-running", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON, score=1.0,
+                   fire_time=time.time())  # fmt: skip
+    small.runs.add("old-queued", sid, "acme", RunStatus.QUEUED, RunTrigger.CRON, score=2.0)
+    token = attempt_token("old-running")
+    assert life.claim("old-running", sid, "acme", token, "w1", "cron", None).code == "claimed"
+    for i in range(5):
+        small.runs.add(f"done-{i}", sid, "acme", RunStatus.SUCCEEDED, RunTrigger.CRON,
+                       score=10.0 + i)  # fmt: skip
+    kept = small.redis.zrange(small.keys.runs(sid), 0, -1)
+    assert "old-running" in kept and "old-queued" in kept  # older than the cap, not final
+    assert [r for r in kept if r.startswith("done-")] == ["done-2", "done-3", "done-4"]
+    # The running one finishes: its record is there to write to, then it may go.
+    assert life.finish("old-running", sid, token, RunStatus.SUCCEEDED, "ok", 3, 1.0).applied
+    assert small.redis.get(small.keys.tomb("old-running")) == "succeeded"
