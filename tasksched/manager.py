@@ -18,13 +18,13 @@ from typing import Any
 
 from tasksched.compat import AwaitableDict, ResourceMonitor, SeedFaces, warn_seed_keywords
 from tasksched.cron import describe, get_timezone, next_fire_times
-from tasksched.cron.compat import engine_name, meaning_changes, refuse_ambiguous
+from tasksched.cron.compat import engine_name, refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
 from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
 from tasksched.runs import RunHandle, trigger
 from tasksched.settings import Settings, get_settings
 from tasksched.store import ScheduleRecord, Store
-from tasksched.store.crons import stored_crons
+from tasksched.store.crons import scan_cron_meanings
 from tasksched.store.transfer import export_document, import_document
 
 
@@ -271,13 +271,12 @@ class SchedulerManager(SeedFaces):
         form whose meaning changed (croniter 6 -> 7: ``59/15``, ``6/1``), or that the engine
         now refuses. Read-only.
         """
-        stored = stored_crons(self.store)
-        findings = meaning_changes(stored)
+        scan = scan_cron_meanings(self.store)
         return {
             "engine": engine_name(),
-            "schedules": len(stored),
-            "without_reading": sum(1 for s in stored if s.reading is None),
-            "findings": [f.as_dict() for f in findings],
+            "schedules": scan.schedules,
+            "without_reading": scan.without_reading,
+            "findings": [f.as_dict() for f in scan.findings],
         }
 
     def system_status(self, worker_stale_s: float = 30.0) -> dict[str, Any]:
