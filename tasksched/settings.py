@@ -24,7 +24,6 @@ from pydantic_settings import (
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    SettingsError,
 )
 
 from tasksched.errors import ValidationError
@@ -217,7 +216,7 @@ class Settings(BaseSettings):
                 return cls()
             except pydantic.ValidationError as exc:
                 raise _variable_error(exc, source) from None
-            except SettingsError as exc:  # a JSON variable that is not JSON
+            except ValueError as exc:  # pydantic-settings' SettingsError: a JSON value that is not
                 raise _json_error(exc, source) from None
 
 
@@ -261,7 +260,7 @@ def _variable_error(exc: pydantic.ValidationError, env: Mapping[str, str]) -> Va
     return ValidationError(name, f"invalid value {raw!r}: {message}")
 
 
-def _json_error(exc: SettingsError, env: Mapping[str, str]) -> ValidationError:
+def _json_error(exc: ValueError, env: Mapping[str, str]) -> ValidationError:
     match = re.search(r'field "([a-z_]+)"', str(exc))
     name = ENV_PREFIX + (match.group(1).upper() if match else "")
     return ValidationError(name, f"invalid value {env.get(name, '')!r}: not a JSON object")

@@ -249,3 +249,44 @@ def test_dockerfile_copies_files_that_exist() -> None:
             *sources, _dest = line.split()[1:]
             for source in sources:
                 assert (ROOT / source).exists(), f"{source} (COPY in ops/Dockerfile) is missing"
+
+
+# ---- ops/constraints.txt: the image's pinned versions -----------------------------------------
+def _pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for raw in (ROOT / "ops" / "constraints.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, ver = line.partition("==")
+        assert sep and ver and ";" not in line, f"not an exact pin: {raw!r}"
+        pins[canonicalize_name(name)] = ver
+    return pins
+
+
+def test_the_image_installs_from_the_pinned_constraints() -> None:
+    dockerfile = (ROOT / "ops" / "Dockerfile").read_text()
+    installs = [ln for ln in dockerfile.splitlines() if "pip install" in ln]
+    assert installs and all("-c ops/constraints.txt" in ln for ln in installs), installs
+
+
+def test_every_pin_satisfies_pyproject_and_every_dependency_is_pinned() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _pins()
+    # What the image installs: the dependencies and the demo extra (".[demo]").
+    for line in [*project["dependencies"], *project["optional-dependencies"]["demo"]]:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"python_version": "3.11"}):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"{req.name} is not pinned in ops/constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"ops/constraints.txt pins {req.name}=={pins[name]}, pyproject.toml wants {req}"
+        )
