@@ -252,6 +252,23 @@ class SchedulerManager(SeedFaces):
         self.store.control.set_enabled(False)
         return AwaitableDict(self.scheduler_state())
 
+    def ping(self, nodes: Iterable[str], timeout_s: float = 5.0) -> dict[str, bool]:
+        """Celery's own liveness probe: which of ``nodes`` answer ``ping`` within ``timeout_s``.
+
+        Workers (``name@host``) and beat processes (``celerybeat@host``, which stay silent once
+        their loop has not ticked for ``TASKSCHED_BEAT_MAX_TICK_AGE_S``), through the broker
+        this manager publishes to.
+        """
+        from tasksched.celery import app_for
+
+        wanted = list(nodes)
+        if not wanted:
+            return {}
+        app = self.celery_app or app_for(self.store.settings)
+        replies = app.control.ping(destination=wanted, timeout=timeout_s) or []
+        answered = {node for reply in replies for node in reply}
+        return {node: node in answered for node in wanted}
+
     def scheduler_state(self) -> dict[str, Any]:
         """The switch and beat's health (leader, last tick, lag)."""
         state = self.store.control.state()

@@ -153,8 +153,11 @@ def test_service_commands_are_valid_invocations(name: str) -> None:
     test = svc["healthcheck"]["test"]
     if test[0] == "CMD" and Path(test[1]).name in ("tasksched", "celery"):
         parse_invocation(test[1:])
-    elif test[0] == "CMD-SHELL" and test[1].startswith("celery "):
+    elif test[0] == "CMD-SHELL" and test[1].startswith(("celery ", "tasksched ")):
         parse_invocation(shlex.split(test[1].replace("$$HOSTNAME", "host")))
+    if name.startswith("beat"):
+        # this beat's own liveness (Celery's ping to celerybeat@<its host>), not the system's
+        assert "celerybeat@$$HOSTNAME" in test[1], test
 
 
 # ---- systemd units -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ entries, if any, are sent by the leader only.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery import Celery
@@ -17,6 +18,7 @@ from celery.beat import Scheduler
 from tasksched.beat.publisher import CeleryPublisher
 from tasksched.beat.tick import Ticker
 from tasksched.logs import configure_logging, log_event, process_log_level, safe_url
+from tasksched.process import sd_notify
 from tasksched.settings import Settings, get_settings
 from tasksched.store import Store
 from tasksched.store.crons import check_in_background
@@ -33,6 +35,7 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
 
     def __init__(self, app: Celery, *args: Any, **kwargs: Any):
         self.ticker: Ticker | None = None
+        self._alive_at = 0.0  # monotonic time of the last WATCHDOG=1 to systemd
         super().__init__(app, *args, **kwargs)
 
     def setup_schedule(self) -> None:
@@ -58,6 +61,7 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
         if settings.cron_check_at_start:
             # Stored crons the engine now reads differently, logged with both readings.
             check_in_background(store, logger)
+        sd_notify("READY=1")  # Type=notify units (ops/systemd): started
 
     def install_default_entries(self, data: Any) -> None:
         """Celery's result cleanup entry only when a result backend is configured."""
@@ -69,6 +73,12 @@ class RedisScheduler(Scheduler):  # type: ignore[misc]
         if self.ticker is None:
             return float(self.max_interval)
         interval = self.ticker.tick()
+        now = time.monotonic()
+        if now - self._alive_at >= 1.0:
+            # systemd's watchdog (WatchdogSec): the loop ticks. A wedged loop stops this, and
+            # systemd restarts the process, as `celery inspect ping` stops answering.
+            sd_notify("WATCHDOG=1")
+            self._alive_at = now
         if self.ticker.is_leader and self.schedule:
             own = super().tick(*args, **kwargs)
             if own is not None:

@@ -58,10 +58,22 @@ def status(as_json: bool) -> None:
               help="Also require a beat leader with a recent tick.")  # fmt: skip
 @click.option("--max-tick-age-s", type=float,
               help="Oldest acceptable leader tick (default 3 x beat lease).")  # fmt: skip
-def health(beat: bool, max_tick_age_s: float | None) -> None:
-    """Exit 0 when Redis answers (and a beat leader ticks), else 1: for healthchecks."""
+@click.option("--ping", "nodes", multiple=True, metavar="NODE",
+              help="Also require this Celery node to answer ping (celerybeat@HOST for this "
+                   "beat, NAME@HOST for a worker); repeatable.")  # fmt: skip
+@click.option("--timeout-s", type=float, default=5.0, show_default=True,
+              help="How long --ping waits for the answers.")  # fmt: skip
+def health(
+    beat: bool, max_tick_age_s: float | None, nodes: tuple[str, ...], timeout_s: float
+) -> None:
+    """Exit 0 when Redis answers (and a beat leader ticks, and every --ping node answers),
+    else 1: for healthchecks and liveness probes."""
     mgr = manager()
     mgr.store.ping()
+    silent = [node for node, ok in mgr.ping(nodes, timeout_s).items() if not ok]
+    if silent:
+        click.echo(f"unhealthy: no answer to ping from {', '.join(silent)}", err=True)
+        sys.exit(EXIT_FAILURE)
     if beat:
         limit_s = max_tick_age_s or 3 * mgr.store.settings.beat_lease_s
         info = mgr.system_status()["beat"]
