@@ -22,7 +22,8 @@ Every message carries ``expires`` (the run's fire time plus its misfire grace pl
 staleness margin): a worker discards what comes later still (the pending sweep then ends the run).
 
 Not sent: Celery's ``task-sent`` event and the ``before/after_task_publish`` signals, which
-``send_task`` would emit; they cost more than the publish itself at 10,000 runs a second.
+``send_task`` would emit; they cost more than the publish itself at 10,000 runs a second
+(``bench/beat_events.py``: 290 ms or more per 10,000 against about 50 ms for the messages).
 """
 
 from __future__ import annotations
