@@ -17,7 +17,7 @@ from tasksched.settings import get_settings
 
 settings = get_settings()
 app = Celery("tasksched_beat_worker_tests")
-configure(app, settings)
+configure(app, settings, include_tasks=False)  # its own tasksched.train, not ours
 CONSUMED_KEY = "beat-test:consumed"
 
 
