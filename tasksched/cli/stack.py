@@ -17,24 +17,20 @@ import fcntl
 import os
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
 from cryptography.fernet import Fernet
 
+from tasksched.cli.children import Child, free_port, port_is_free
 from tasksched.errors import NotFoundError, TaskschedError, ValidationError
 from tasksched.logs import safe_url
 from tasksched.manager import SchedulerManager
-from tasksched.process import die_with_parent
 from tasksched.settings import Settings
 
 DEMO_TENANT = "demo"
@@ -52,30 +48,12 @@ DEMO_CONFIG: dict[str, Any] = {
 }
 READY_TIMEOUT_S = 60.0
 WATCH_MAX = 100  # schedules whose runs `tasksched up` shows
-STOP_GRACE_S = 20.0
 
 Log = Callable[[str], None]
 
 
 class StackError(TaskschedError):
     """Raised when a part of the embedded stack cannot start or dies."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that is free right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """True when nothing listens on ``host:port``."""
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def redis_server_binary() -> str:
@@ -112,103 +90,6 @@ def ensure_api_key(state_dir: Path) -> str:
 def ensure_secret_key(state_dir: Path) -> str:
     """The Fernet key kept in ``<state_dir>/secret_key`` (mode 0600), made on first use."""
     return _read_or_make(state_dir / "secret_key", lambda: Fernet.generate_key().decode())
-
-
-class Child:
-    """A child process in its own process group, its output in a log file."""
-
-    def __init__(
-        self,
-        name: str,
-        args: list[str],
-        env: dict[str, str],
-        log_path: Path,
-        orphan_signal: int = signal.SIGTERM,
-    ):
-        self.name = name
-        self.orphan_signal = orphan_signal
-        self.args = args
-        self.env = env
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self.known_pids: set[int] = set()
-
-    def start(self) -> None:
-        """Start the process (stdout and stderr appended to the log file)."""
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            self.args,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            # The child gets orphan_signal when `tasksched up` dies (even by SIGKILL).
-            preexec_fn=partial(die_with_parent, self.orphan_signal),
-        )
-        self.known_pids.add(self.proc.pid)
-
-    @property
-    def pid(self) -> int:
-        """The process id (0 before start)."""
-        return self.proc.pid if self.proc else 0
-
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def remember_descendants(self) -> None:
-        """Note the current descendants (e.g. prefork pool processes) to check them at stop."""
-        if not self.alive():
-            return
-        with contextlib.suppress(psutil.Error):
-            for p in psutil.Process(self.pid).children(recursive=True):
-                self.known_pids.add(p.pid)
-
-    def tail(self, lines: int = 15) -> str:
-        """The last lines of the log."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def _signal_group(self, sig: int) -> None:
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, sig)
-
-    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM the process group, SIGKILL it after ``grace_s``, reap, close the log."""
-        if self.proc is None:
-            return
-        self.remember_descendants()
-        if self.alive():
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self._signal_group(signal.SIGKILL)
-                self.proc.wait(10)
-        self._signal_group(signal.SIGKILL)  # stragglers left in the group
-        for pid in self.known_pids - {self.proc.pid}:
-            with contextlib.suppress(psutil.Error):
-                psutil.Process(pid).kill()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def leftovers(self) -> list[int]:
-        """Pids of this child (or its known descendants) that still run."""
-        out = []
-        for pid in self.known_pids:
-            with contextlib.suppress(psutil.Error):
-                p = psutil.Process(pid)
-                if p.status() != psutil.STATUS_ZOMBIE:
-                    out.append(pid)
-        return out
 
 
 @dataclass
@@ -324,7 +205,7 @@ class Stack:
             fh.write(
                 f"port {port}\nbind 127.0.0.1\nprotected-mode yes\n"
                 f"requirepass {password}\ndir {self.state_dir / 'redis'}\n"
-                "appendonly yes\nappendfsync everysec\nsave \"\"\n"
+                'appendonly yes\nappendfsync everysec\nsave ""\n'
                 "maxmemory-policy noeviction\ndaemonize no\n"
             )
         child = Child(
@@ -384,13 +265,13 @@ class Stack:
             fh.write(f"export TASKSCHED_API_URL='{self.api_url}/api/scheduler'\n")
             fh.write(f"export PATH='{Path(sys.executable).parent}':\"$PATH\"\n")
         self.log(f"shell:  . {path}   (then e.g. `tasksched schedule list`)")
-        self.log('api key: admin key in $TASKSCHED_API_KEY (from up.env): curl -H '
-                 '"Authorization: Bearer $TASKSCHED_API_KEY" "$TASKSCHED_API_URL/status"')
+        self.log(
+            "api key: admin key in $TASKSCHED_API_KEY (from up.env): curl -H "
+            '"Authorization: Bearer $TASKSCHED_API_KEY" "$TASKSCHED_API_URL/status"'
+        )
 
     def _spawn(self, name: str, args: list[str], orphan_signal: int = signal.SIGTERM) -> Child:
-        child = Child(
-            name, args, self.env, self.state_dir / "logs" / f"{name}.log", orphan_signal
-        )
+        child = Child(name, args, self.env, self.state_dir / "logs" / f"{name}.log", orphan_signal)
         child.start()
         self.children.append(child)
         self.log(f"{(name + ':').ljust(7)} pid {child.pid}")
@@ -422,9 +303,7 @@ class Stack:
         for item in mgr.list_schedules(DEMO_TENANT):
             if item["name"] == DEMO_NAME:
                 sid = str(item["id"])
-                mgr.update_schedule(
-                    sid, cron_expression=self.options.demo_cron, config=DEMO_CONFIG
-                )
+                mgr.update_schedule(sid, cron_expression=self.options.demo_cron, config=DEMO_CONFIG)
                 if item["status"] != "active":
                     mgr.resume_schedule(sid)
                 self.demo_schedule_id = sid
@@ -500,4 +379,3 @@ class Stack:
             self._lock_fh.close()
             self._lock_fh = None
         return [pid for child in self.children for pid in child.leftovers()]
-
