@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -159,11 +159,6 @@ def _first_instant(tz: tzinfo, w: int) -> int:
         return first  # repeated: the first of its two instants
     tr = next_transition(tz, first)  # skipped: the gap ends at the change of offset
     return tr.at if tr is not None else max(a, b)
-
-
-def as_aware(t: int | float, tz: tzinfo) -> datetime:
-    """Instant ``t`` as an aware datetime in ``tz`` (``fold`` set on a repeated wall time)."""
-    return datetime.fromtimestamp(t, UTC).astimezone(tz)
 
 
 def next_by_policy(match: WallNext, tz: tzinfo, after: int, repeated: str, skipped: str) -> int:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from tasksched.api.deps import Caller, Manager
 from tasksched.api.errors import ApiError
+from tasksched.api.schemas import CronPreview
 from tasksched.cron import MACROS, MisfirePolicy, describe
 from tasksched.errors import ValidationError
 
@@ -46,7 +47,7 @@ def cron_help(caller: Caller) -> dict[str, Any]:
     }
 
 
-@router.get("/cron/preview")
+@router.get("/cron/preview", response_model=CronPreview)
 def cron_preview(
     caller: Caller,
     manager: Manager,
