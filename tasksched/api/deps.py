@@ -66,9 +66,7 @@ def tenant_scope(principal: Principal, requested: str | None) -> str | None:
         except ValueError as exc:
             raise ValidationError("tenant_id", str(exc)) from None
     if requested is not None and not principal.is_admin and requested != principal.tenant_id:
-        raise ApiError(
-            403, "forbidden", "this key is bound to another tenant", "tenant_id"
-        )
+        raise ApiError(403, "forbidden", "this key is bound to another tenant", "tenant_id")
     return principal.scope(requested)
 
 

@@ -161,9 +161,7 @@ def install(app: FastAPI) -> None:
         by_header = bool(request.headers.get("if-match"))
         status, type_ = (412, "precondition_failed") if by_header else (409, "conflict")
         field = "If-Match" if by_header else "version"
-        return _respond(
-            status, type_, str(exc), field, headers={"ETag": etag(exc.actual_version)}
-        )
+        return _respond(status, type_, str(exc), field, headers={"ETag": etag(exc.actual_version)})
 
     @app.exception_handler(SecretKeyMissingError)
     async def _no_key(request: Request, exc: SecretKeyMissingError) -> JSONResponse:
@@ -173,8 +171,10 @@ def install(app: FastAPI) -> None:
     async def _decrypt(request: Request, exc: SecretDecryptError) -> JSONResponse:
         log.error("stored secrets cannot be decrypted: %s", exc)
         return _respond(
-            500, "secret_decrypt_error", "stored secrets cannot be decrypted with the "
-            "configured TASKSCHED_SECRET_KEY", "TASKSCHED_SECRET_KEY",
+            500,
+            "secret_decrypt_error",
+            "stored secrets cannot be decrypted with the configured TASKSCHED_SECRET_KEY",
+            "TASKSCHED_SECRET_KEY",
         )
 
     @app.exception_handler(StoreUnavailableError)

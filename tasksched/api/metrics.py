@@ -38,11 +38,13 @@ class StoreCollector(Collector):
         s = self._manager.system_status()
         beat = s["beat"]
         yield GaugeMetricFamily(
-            "tasksched_scheduler_enabled", "1 when dispatching is on (the global switch)",
+            "tasksched_scheduler_enabled",
+            "1 when dispatching is on (the global switch)",
             value=1.0 if s["enabled"] else 0.0,
         )
         yield GaugeMetricFamily(
-            "tasksched_beat_leader_present", "1 when a beat process holds the leader lease",
+            "tasksched_beat_leader_present",
+            "1 when a beat process holds the leader lease",
             value=1.0 if beat["leader_present"] else 0.0,
         )
         if beat.get("dispatch_lag_s") is not None:
@@ -59,7 +61,8 @@ class StoreCollector(Collector):
             )
         if beat.get("last_tick_age_s") is not None:
             yield GaugeMetricFamily(
-                "tasksched_beat_last_tick_age_seconds", "seconds since the leader's last tick",
+                "tasksched_beat_last_tick_age_seconds",
+                "seconds since the leader's last tick",
                 value=float(beat["last_tick_age_s"]),
             )
         for name, help_text in (
@@ -71,7 +74,8 @@ class StoreCollector(Collector):
                     "tasksched_" + name.removesuffix("_total"), help_text, value=beat[name]
                 )
         yield GaugeMetricFamily(
-            "tasksched_workers_online", "workers with a recent heartbeat",
+            "tasksched_workers_online",
+            "workers with a recent heartbeat",
             value=float(s["workers_online"]),
         )
         schedules = GaugeMetricFamily(
@@ -86,14 +90,16 @@ class StoreCollector(Collector):
                 queues.add_metric([name], float(depth))
         yield queues
         runs = CounterMetricFamily(
-            "tasksched_runs", "runs finished, by outcome (global counters kept by the workers)",
+            "tasksched_runs",
+            "runs finished, by outcome (global counters kept by the workers)",
             labels=["outcome"],
         )
         for field, outcome in _OUTCOMES.items():
             runs.add_metric([outcome], float(s["runs"].get(field, 0)))
         yield runs
         events = CounterMetricFamily(
-            "tasksched_events", "global counters kept in Redis (name, detail such as a channel)",
+            "tasksched_events",
+            "global counters kept in Redis (name, detail such as a channel)",
             labels=["name", "detail"],
         )
         for key, value in sorted(s.get("counters", {}).items()):

@@ -88,8 +88,23 @@ class ScheduleUpdate(_In):
     version: int | None = Field(
         default=None, ge=1, description="the version this update is based on"
     )
+    consecutive_failures: int | None = Field(
+        default=None,
+        ge=0,
+        le=0,
+        description="0 resets the failure streak and ends its cooldown (recorded in the "
+        "schedule's history); no other value is accepted",
+    )
 
-    @field_validator("name", "description", "cron_expression", "timezone", "config", "version")
+    @field_validator(
+        "name",
+        "description",
+        "cron_expression",
+        "timezone",
+        "config",
+        "version",
+        "consecutive_failures",
+    )
     @classmethod
     def _not_null(cls, v: Any) -> Any:
         if v is None:
@@ -203,6 +218,13 @@ class NotificationPage(_Out):
     tenant_id: str
     notifications: list[dict[str, Any]]
     offset: int
+    limit: int
+
+
+class ScheduleHistory(_Out):
+    """Operator actions on a schedule (such as failure resets), newest first."""
+
+    history: list[dict[str, Any]]
     limit: int
 
 

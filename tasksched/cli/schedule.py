@@ -1,4 +1,5 @@
-"""``tasksched schedule ...``: create, list, show, update, pause, resume, delete, runs."""
+"""``tasksched schedule ...``: create, list, show, update, pause, resume, reset-failures,
+history, delete, runs."""
 
 from __future__ import annotations
 
@@ -160,15 +161,21 @@ def show(schedule_id: str, run_count: int, as_json: bool) -> None:
                 ("status", status["status"]),
                 ("version", status["version"]),
                 ("cron", f"{status['cron_expression']}  ({status['timezone']})"),
-                ("next run", f"{short_time(status['next_run'])}  "
-                             f"(local {status.get('next_run_local') or '-'})"),
+                (
+                    "next run",
+                    f"{short_time(status['next_run'])}  "
+                    f"(local {status.get('next_run_local') or '-'})",
+                ),
                 ("last run", short_time(status.get("last_run"))),
                 ("last result", result_text(status.get("last_result"))),
-                ("runs", f"{status.get('total_runs', 0)} total, "
-                         f"{status.get('successful_runs', 0)} ok, "
-                         f"{status.get('failed_runs', 0)} failed, "
-                         f"{status.get('rejected_runs', 0)} rejected, "
-                         f"{status.get('skipped_runs', 0)} skipped"),
+                (
+                    "runs",
+                    f"{status.get('total_runs', 0)} total, "
+                    f"{status.get('successful_runs', 0)} ok, "
+                    f"{status.get('failed_runs', 0)} failed, "
+                    f"{status.get('rejected_runs', 0)} rejected, "
+                    f"{status.get('skipped_runs', 0)} skipped",
+                ),
                 ("consecutive failures", status.get("consecutive_failures", 0)),
                 ("cooldown until", short_time(status.get("cooldown_until"))),
                 ("safety level", controls.get("level")),
@@ -254,6 +261,46 @@ schedule.add_command(_simple("pause", "pause_schedule", "Pause a schedule (no mo
 schedule.add_command(
     _simple("resume", "resume_schedule", "Resume a paused schedule from its next fire time.")
 )
+
+
+@schedule.command("reset-failures")
+@click.argument("schedule_id")
+@JSON_OPTION
+def reset_failures(schedule_id: str, as_json: bool) -> None:
+    """Reset the failure streak to 0 and end the cooldown (recorded in the history)."""
+    status = manager().reset_failures(schedule_id, by="cli")
+    if as_json:
+        echo_json(status)
+    else:
+        click.echo(
+            f"{schedule_id}: failures reset, {status['status']}, next run "
+            f"{short_time(status['next_run'])}"
+        )
+
+
+@schedule.command("history")
+@click.argument("schedule_id")
+@click.option("--limit", default=20, show_default=True, help="How many entries (1-100).")
+@JSON_OPTION
+def history(schedule_id: str, limit: int, as_json: bool) -> None:
+    """Operator actions on a schedule (such as failure resets), newest first."""
+    items = manager().get_schedule_history(schedule_id, limit)
+    if as_json:
+        echo_json(items)
+        return
+    rows = [
+        [short_time(e.get("at_iso")), e.get("event", ""), e.get("by", ""), _history_detail(e)]
+        for e in items
+    ]
+    click.echo(table(["AT", "EVENT", "BY", "DETAIL"], rows))
+
+
+def _history_detail(entry: dict[str, Any]) -> str:
+    if entry.get("event") == "failures_reset":
+        until = entry.get("previous_cooldown_until")
+        cooldown = f", cooldown until {short_time(until)} ended" if until else ""
+        return f"was {entry.get('previous_consecutive_failures', 0)} in a row{cooldown}"
+    return ""
 
 
 @schedule.command("delete")

@@ -133,3 +133,26 @@ def test_runs_lists_the_history(invoke: Invoke, manager: SchedulerManager) -> No
     assert f"{sid}-100" in lines[2] and "1.50s" in lines[2] and "0.93" in lines[2]
     js = json.loads(invoke("schedule", "runs", sid, "--json", "--limit", "1").stdout)
     assert [r["run_id"] for r in js] == [f"{sid}-200"]
+
+
+def test_reset_failures_and_history(invoke: Invoke, manager: SchedulerManager) -> None:
+    sid = manager.create_training_schedule("acme", "n", "0 1 * * *")
+    manager.store.redis.hset(
+        manager.store.keys.schedule(sid),
+        mapping={"consecutive_failures": 4, "cooldown_until": repr(manager.store.time() + 600)},
+    )
+    assert "(none)" in invoke("schedule", "history", sid).stdout
+    res = invoke("schedule", "reset-failures", sid)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith(f"{sid}: failures reset, active")
+    st = manager.get_schedule_status(sid)
+    assert st["consecutive_failures"] == 0 and st["in_cooldown"] is False
+    lines = invoke("schedule", "history", sid).stdout.splitlines()
+    assert lines[0].split() == ["AT", "EVENT", "BY", "DETAIL"]
+    assert "failures_reset" in lines[1] and "cli" in lines[1] and "was 4 in a row" in lines[1]
+    (entry,) = json.loads(invoke("schedule", "history", sid, "--json").stdout)
+    assert entry["by"] == "cli"
+    bad = invoke("schedule", "history", sid, "--limit", "0")
+    assert bad.exit_code == 2 and "limit" in bad.stderr
+    missing = invoke("schedule", "reset-failures", "nope")
+    assert missing.exit_code != 0 and len(missing.stderr.strip().splitlines()) == 1

@@ -13,6 +13,7 @@ from tasksched.api.schemas import (
     RunRecord,
     ScheduleCreate,
     ScheduleDetail,
+    ScheduleHistory,
     ScheduleList,
     ScheduleUpdate,
 )
@@ -122,6 +123,27 @@ def resume_schedule(
 ) -> dict[str, Any]:
     """Resume from the next fire time after now."""
     return _with_etag(response, manager.resume_schedule(schedule_id, tenant_id=caller.scope()))
+
+
+@router.post("/schedules/{schedule_id}/reset-failures", response_model=ScheduleDetail)
+def reset_failures(
+    schedule_id: ScheduleId, caller: Caller, manager: Manager, response: Response
+) -> dict[str, Any]:
+    """Reset the failure streak to 0 and end the cooldown (recorded in the history)."""
+    status = manager.reset_failures(schedule_id, tenant_id=caller.scope(), by="api")
+    return _with_etag(response, status)
+
+
+@router.get("/schedules/{schedule_id}/history", response_model=ScheduleHistory)
+def schedule_history(
+    schedule_id: ScheduleId,
+    caller: Caller,
+    manager: Manager,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> dict[str, Any]:
+    """Operator actions on the schedule (such as failure resets), newest first."""
+    history = manager.get_schedule_history(schedule_id, limit, tenant_id=caller.scope())
+    return {"history": history, "limit": limit}
 
 
 @router.get("/schedules/{schedule_id}/runs", response_model=RunPage)

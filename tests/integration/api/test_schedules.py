@@ -185,3 +185,50 @@ def test_runs_are_paged_newest_first(acme: httpx.Client, real_store: Store) -> N
     one = acme.get(f"/runs/{sid}-1")
     assert one.status_code == 200 and one.json()["status"] == "succeeded"
     assert acme.get(f"/runs/{sid}-99").status_code == 404
+
+
+def _failing(store: Store, sid: str, failures: int = 3) -> None:
+    """A failure streak with a cooldown, as the finish script leaves it."""
+    key = store.keys.schedule(sid)
+    store.redis.hset(
+        key, mapping={"consecutive_failures": failures, "cooldown_until": repr(store.time() + 3600)}
+    )
+
+
+def test_reset_failures_ends_the_streak_and_the_history_says_who(
+    acme: httpx.Client, globex: httpx.Client, real_store: Store
+) -> None:
+    sid = new_schedule(acme)["schedule_id"]
+    _failing(real_store, sid)
+    assert acme.get(f"/schedules/{sid}").json()["in_cooldown"] is True
+    # another tenant's key neither resets nor reads it
+    assert globex.post(f"/schedules/{sid}/reset-failures").status_code == 404
+    assert globex.get(f"/schedules/{sid}/history").status_code == 404
+    assert real_store.schedules.get(sid).counters["consecutive_failures"] == 3
+    r = acme.post(f"/schedules/{sid}/reset-failures")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["consecutive_failures"] == 0 and body["in_cooldown"] is False
+    assert r.headers["ETag"] == f'"{body["version"]}"'
+    h = acme.get(f"/schedules/{sid}/history", params={"limit": 10})
+    assert h.status_code == 200, h.text
+    (entry,) = h.json()["history"]
+    assert entry["event"] == "failures_reset" and entry["by"] == "api"
+    assert entry["previous_consecutive_failures"] == 3
+    assert acme.get(f"/schedules/{sid}/history", params={"limit": 0}).status_code == 422
+
+
+def test_put_consecutive_failures_0_resets_and_any_other_value_is_refused(
+    acme: httpx.Client, real_store: Store
+) -> None:
+    sid = new_schedule(acme)["schedule_id"]
+    _failing(real_store, sid)
+    bad = acme.put(f"/schedules/{sid}", json={"consecutive_failures": 2, "name": "renamed"})
+    assert bad.status_code == 422 and "consecutive_failures" in bad.text
+    rec = real_store.schedules.get(sid)
+    assert rec.counters["consecutive_failures"] == 3 and rec.name != "renamed"
+    ok = acme.put(f"/schedules/{sid}", json={"consecutive_failures": 0, "name": "renamed"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["consecutive_failures"] == 0 and ok.json()["name"] == "renamed"
+    (entry,) = acme.get(f"/schedules/{sid}/history").json()["history"]
+    assert entry["by"] == "update_schedule"
