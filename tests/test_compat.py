@@ -251,3 +251,15 @@ def test_the_async_face_has_every_method_and_runs_them_off_the_loop(store: Store
         and not hasattr(AsyncSchedulerManager, name)
     ]  # fmt: skip
     assert missing == []
+
+
+def test_the_repository_copy_of_the_seed_guide_is_the_one_users_arrive_with() -> None:
+    # The snippet tests read the copy (a clone has no ../shared); where the original sits
+    # beside the clone, the copy must still be it, word for word.
+    from tests.helpers import ROOT
+
+    copy = ROOT / "tests" / "data" / "seed_scheduler_manager.md"
+    assert "SchedulerManager" in copy.read_text(encoding="utf-8")
+    original = ROOT.parent / "shared" / "seed" / "scheduler_manager.md"
+    if original.exists():
+        assert copy.read_bytes() == original.read_bytes()

@@ -2,8 +2,8 @@
 
 One stack for the module (embedded Redis, a worker, beat, the API), started as a user would
 from a clean HOME; each example runs as its own process in a shell that sourced up.env. Then
-every Python block of the seed document (../shared/seed/scheduler_manager.md, the guide users
-arrive with) runs as written, but for its import line (``from tasksched import``).
+every Python block of the seed document (tests/data/seed_scheduler_manager.md, a copy of the
+guide users arrive with) runs as written, but for its import line (``from tasksched import``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 from tests.helpers import ROOT, VENV_BIN, Proc, child_env, wait_for
 
 EXAMPLES = ROOT / "examples"
-SEED = ROOT.parent / "shared" / "seed" / "scheduler_manager.md"
+SEED = ROOT / "tests" / "data" / "seed_scheduler_manager.md"
 SEED_IMPORT = re.compile(r"from ai_karen_engine\.core\.response\.scheduler_manager import")
 
 
