@@ -113,7 +113,8 @@ class SchedulerManager(SeedFaces):
         config: AutonomousConfig | Mapping[str, Any] | None = None,
         description: str = "",
     ) -> str:
-        """Create an active schedule and return its id.
+        """Create a schedule and return its id: active, or paused with ``config.enabled=False``
+        (``enabled`` then follows :meth:`pause_schedule` and :meth:`resume_schedule`).
 
         ``cron_expression`` is the schedule's cron; the config's ``training_schedule``
         follows it. ``config`` is an :class:`AutonomousConfig` or a dict of its fields.

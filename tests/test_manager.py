@@ -210,3 +210,46 @@ def test_dead_letters_scoped_by_tenant(manager: SchedulerManager) -> None:
         notes.add_dead_letter({"event_id": f"e{i}", "tenant_id": tenant})
     assert [d["event_id"] for d in manager.dead_letters(tenant_id="a")] == ["e2", "e0"]
     assert [d["event_id"] for d in manager.dead_letters(limit=1, offset=1)] == ["e1"]
+
+
+def test_enabled_false_creates_the_schedule_paused_and_enabled_follows_its_status(
+    manager: SchedulerManager,
+) -> None:
+    due = manager.store.keys.due
+    sid = manager.create_training_schedule(
+        "acme", "off", "0 2 * * *", AutonomousConfig(enabled=False)
+    )
+    status = manager.get_schedule_status(sid)
+    assert (status["status"], status["config"]["enabled"], status["next_run"]) == (
+        "paused", False, None,
+    )  # fmt: skip
+    assert manager.store.redis.zscore(due, sid) is None  # beat never sees it
+    resumed = manager.resume_schedule(sid)
+    assert (resumed["status"], resumed["config"]["enabled"]) == ("active", True)
+    assert manager.store.redis.zscore(due, sid) is not None
+    paused = manager.pause_schedule(sid)
+    assert (paused["status"], paused["config"]["enabled"]) == ("paused", False)
+    # An update that gives enabled resumes or pauses; one that does not keeps the status.
+    on = manager.update_schedule(sid, config={"enabled": True})
+    assert (on["status"], on["config"]["enabled"]) == ("active", True) and on["next_run"]
+    assert manager.store.redis.zscore(due, sid) is not None
+    kept = manager.update_schedule(sid, config={"quality_threshold": 0.9})
+    assert kept["status"] == "active"
+    off = manager.update_schedule(sid, config={"enabled": False})
+    assert (off["status"], off["config"]["enabled"], off["next_run"]) == ("paused", False, None)
+    assert manager.store.redis.zscore(due, sid) is None
+    kept = manager.update_schedule(sid, config=AutonomousConfig(quality_threshold=0.8))
+    assert kept["status"] == "paused"  # a whole config object that leaves enabled unset
+    # Bulk creation and a dict config, and the way back through export and import.
+    a, b = manager.create_training_schedules([
+        {"tenant_id": "acme", "name": "a", "cron_expression": "@daily",
+         "config": {"enabled": False}},
+        {"tenant_id": "acme", "name": "b", "cron_expression": "@daily"},
+    ])  # fmt: skip
+    assert manager.get_schedule_status(a)["status"] == "paused"
+    assert manager.get_schedule_status(b)["status"] == "active"
+    doc = manager.export_schedules()
+    manager.delete_schedule(a)
+    manager.import_schedules(doc)
+    assert manager.get_schedule_status(a)["config"]["enabled"] is False
+    assert manager.get_schedule_status(a)["status"] == "paused"

@@ -90,6 +90,7 @@ def _config_options(fn: Any) -> Any:
 @click.option("--name", required=True, help="Schedule name.")
 @click.option("--cron", "cron_expression", required=True, help="Cron expression (seconds last).")
 @click.option("--description", default="", help="Free text.")
+@click.option("--paused", is_flag=True, help="Create it paused (config enabled=false).")
 @_config_options
 @JSON_OPTION
 def create(
@@ -97,6 +98,7 @@ def create(
     name: str,
     cron_expression: str,
     description: str,
+    paused: bool,
     tz: str | None,
     safety_level: str | None,
     learner: str | None,
@@ -106,11 +108,13 @@ def create(
     config_json: str | None,
     as_json: bool,
 ) -> None:
-    """Create an active schedule; prints its id."""
+    """Create a schedule (paused with --paused or enabled=false); prints its id."""
     config = _config_from_flags(
         parse_json_object("config", config_json), tz, safety_level, learner, notify, misfire,
         jitter_s,
     )  # fmt: skip
+    if paused:
+        config["enabled"] = False
     mgr = manager()
     sid = mgr.create_training_schedule(tenant_id, name, cron_expression, config, description)
     if as_json:
@@ -118,11 +122,10 @@ def create(
         return
     click.echo(sid)
     status = mgr.get_schedule_status(sid)
-    click.echo(
-        f"created {status['name']!r} for tenant {tenant_id}, next run "
-        f"{short_time(status['next_run'])}",
-        err=True,
-    )
+    when = f"next run {short_time(status['next_run'])}"
+    if status["status"] == "paused":
+        when = "paused"
+    click.echo(f"created {status['name']!r} for tenant {tenant_id}, {when}", err=True)
 
 
 @schedule.command("list")

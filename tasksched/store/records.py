@@ -37,6 +37,9 @@ _CONFIG_TIMING = (
     "training_schedule", "timezone", "jitter_s", "misfire_policy", "misfire_grace_s",
     "duplicate_dst", "missing_dst",
 )
+# ``enabled`` is the schedule's status (active or paused), never stored in the JSON: it reads
+# back as the status, so it follows pause and resume.
+_FROM_STATUS = ("enabled",)
 
 
 def new_schedule_id() -> str:
@@ -83,6 +86,7 @@ class ScheduleRecord:
         policy, _, grace = (h.get("misfire") or "").partition(":")
         raw["training_schedule"] = h["cron"]
         raw["timezone"] = h.get("tz", "UTC")
+        raw["enabled"] = h.get("status", "active") == ScheduleStatus.ACTIVE.value
         if h.get("jitter_s"):
             raw["jitter_s"] = float(h["jitter_s"])
         if h.get("dst"):
@@ -180,7 +184,7 @@ def encode_config(cfg: AutonomousConfig) -> str:
     defaults = _default_stored()
     out: dict[str, Any] = {}
     for name, value in stored.items():
-        if name in _CONFIG_TIMING:
+        if name in _CONFIG_TIMING or name in _FROM_STATUS:
             continue
         if name == "notifications":
             dn = defaults["notifications"]

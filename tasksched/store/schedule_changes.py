@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from tasksched.errors import ValidationError
-from tasksched.models import MIRRORED_FIELDS, SECRET_MASK, AutonomousConfig
+from tasksched.models import MIRRORED_FIELDS, SECRET_MASK, AutonomousConfig, ScheduleStatus
 from tasksched.settings import Settings
 
-__all__ = ["check_caps", "merge_config"]
+__all__ = ["check_caps", "merge_config", "status_change"]
 
 
 def check_caps(settings: Settings, cfg: AutonomousConfig, where: str = "config") -> None:
@@ -29,6 +29,21 @@ def check_caps(settings: Settings, cfg: AutonomousConfig, where: str = "config")
             f"{where}.safety_controls.max_training_time_minutes",
             f"must be at most {cap_min:g} (TASKSCHED_MAX_TRAINING_TIME_S of this deployment)",
         )
+
+
+def status_change(
+    changes: Mapping[str, Any], validated: AutonomousConfig, status: ScheduleStatus
+) -> str:
+    """The status an update's explicit ``config.enabled`` sets ("" for none: not given, or the
+    status it has): False pauses, True resumes. A whole config object gives it only when set."""
+    cfg = changes.get("config")
+    if isinstance(cfg, AutonomousConfig):
+        if "enabled" not in cfg.model_fields_set:
+            return ""
+    elif not isinstance(cfg, Mapping) or "enabled" not in cfg:
+        return ""
+    wanted = ScheduleStatus.ACTIVE if validated.enabled else ScheduleStatus.PAUSED
+    return "" if wanted is status else wanted.value
 
 
 def merge_config(
@@ -81,6 +96,7 @@ def merge_config(
         raw_cfg["timezone"] = changes["timezone"]
     raw_cfg["training_schedule"] = cron
     return cron, raw_cfg, secrets_after
+
 
 def _unmask_headers(new: Mapping[str, Any], stored: Mapping[str, str]) -> dict[str, Any]:
     """Headers sent back as shown (all values masked) keep their stored values; a mix of

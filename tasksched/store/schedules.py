@@ -31,7 +31,7 @@ from tasksched.store.records import (
     encode_config,
     new_schedule_id,
 )
-from tasksched.store.schedule_changes import check_caps, merge_config
+from tasksched.store.schedule_changes import check_caps, merge_config, status_change
 
 if TYPE_CHECKING:
     from tasksched.store import Store
@@ -136,7 +136,6 @@ class ScheduleStore:
         out: builtins.list[str] = []
         encoded_cache: dict[int, tuple[AutonomousConfig, str, dict[str, str]]] = {}
         nowf = repr(float(now))
-        status_v = status.value
         active = status is ScheduleStatus.ACTIVE
         k = self._k
         for start in range(0, len(spec_list), chunk):
@@ -156,8 +155,10 @@ class ScheduleStore:
                     encoded_cache[id(cfg)] = cached
                 mapping, _ = self._encode(spec, cached[1])
                 mapping.update(cached[2])
-                mapping.update(id=sid, status=status_v, version="1", created_at=nowf)
-                if active:
+                on = active and cfg.enabled  # config.enabled=False: created paused
+                mapping.update(id=sid, status=status.value if on else "paused", version="1",
+                               created_at=nowf)  # fmt: skip
+                if on:
                     nxt = self.next_fire(spec, sid, now)
                     mapping["next_run"] = repr(nxt)
                     due[sid] = nxt
@@ -195,6 +196,8 @@ class ScheduleStore:
             check_registered(spec.config.learner, self._s.settings.learners, where)
         for sid, spec, status, _token in prepared:
             key = k.schedule(sid)
+            if not spec.config.enabled:
+                status = ScheduleStatus.PAUSED  # enabled is the status
             mapping, secrets = self._encode(spec)
             # Secrets were decrypted to validate; stored again under the current key.
             mapping.update(self._secret_fields(secrets))
@@ -340,9 +343,12 @@ class ScheduleStore:
             or float(mapping["jitter_s"] or 0) != current.config.jitter_s
         )
         due_action, nxt = "keep", ""
-        if timing_changed and current.status is ScheduleStatus.ACTIVE:
+        status = status_change(changes, spec.config, current.status)  # config.enabled
+        if status == ScheduleStatus.PAUSED.value:
+            due_action = "remove"
+        elif status or (timing_changed and current.status is ScheduleStatus.ACTIVE):
             due_action, nxt = "set", repr(self.next_fire(spec, schedule_id, now))
-        self._write(schedule_id, current.version, mapping, due_action, nxt, "")
+        self._write(schedule_id, current.version, mapping, due_action, nxt, status)
         return self.get(schedule_id)
 
     def _write(

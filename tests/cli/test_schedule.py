@@ -156,3 +156,16 @@ def test_reset_failures_and_history(invoke: Invoke, manager: SchedulerManager) -
     assert bad.exit_code == 2 and "limit" in bad.stderr
     missing = invoke("schedule", "reset-failures", "nope")
     assert missing.exit_code != 0 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_create_paused(invoke: Invoke, manager: SchedulerManager) -> None:
+    for flags in (["--paused"], ["--config", '{"enabled": false}']):
+        res = invoke("schedule", "create", "--tenant", "acme", "--name", f"off{len(flags)}",
+                     "--cron", "0 2 * * *", *flags)  # fmt: skip
+        assert res.exit_code == 0, res.stderr
+        status = manager.get_schedule_status(res.stdout.strip())
+        assert (status["status"], status["config"]["enabled"]) == ("paused", False)
+        assert "paused" in res.stderr
+        res = invoke("schedule", "resume", status["id"], "--json")
+        assert res.exit_code == 0, res.stderr
+        assert json.loads(res.stdout)["config"]["enabled"] is True

@@ -32,7 +32,8 @@ def _with_etag(response: Response, status: dict[str, Any]) -> dict[str, Any]:
 def create_schedule(
     body: ScheduleCreate, caller: Caller, manager: Manager, response: Response
 ) -> dict[str, Any]:
-    """Create an active schedule; 201 with its status, ``Location`` and ``ETag``."""
+    """Create a schedule (paused with ``config.enabled: false``); 201 with its status,
+    ``Location`` and ``ETag``."""
     tenant = tenant_scope(caller, body.tenant_id)
     if tenant is None:
         message = "tenant_id: required with an admin key"

@@ -169,6 +169,24 @@ def test_pause_resume_delete(acme: httpx.Client) -> None:
     assert acme.delete(f"/schedules/{sid}").status_code == 404
 
 
+def test_enabled_false_creates_it_paused_and_follows_pause_resume_and_updates(
+    acme: httpx.Client,
+) -> None:
+    created = new_schedule(acme, config={"enabled": False})
+    sid = created["schedule_id"]
+    assert created["status"] == "paused" and created["next_run"] is None
+    assert created["config"]["enabled"] is False  # type: ignore[index]
+    resumed = acme.post(f"/schedules/{sid}/resume").json()
+    assert resumed["status"] == "active" and resumed["config"]["enabled"] is True
+    paused = acme.post(f"/schedules/{sid}/pause").json()
+    assert paused["status"] == "paused" and paused["config"]["enabled"] is False
+    on = acme.put(f"/schedules/{sid}", json={"config": {"enabled": True}})
+    assert on.status_code == 200, on.text
+    assert on.json()["status"] == "active" and on.json()["next_run"] is not None
+    off = acme.put(f"/schedules/{sid}", json={"config": {"enabled": False}}).json()
+    assert off["status"] == "paused" and off["next_run"] is None
+
+
 def test_runs_are_paged_newest_first(acme: httpx.Client, real_store: Store) -> None:
     sid = new_schedule(acme)["schedule_id"]
     for i in range(5):
