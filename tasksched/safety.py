@@ -21,6 +21,7 @@ from tasksched.models import ConcurrencyPolicy, SafetyControls, ScheduleStatus
 
 __all__ = [
     "Action",
+    "Clamp",
     "Decision",
     "HostReading",
     "Limits",
@@ -69,12 +70,30 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Clamp:
+    """A stored value this worker applies lower, to its own cap (kept in the run's ``clamped``)."""
+
+    field: str  # the config field, e.g. ``safety_controls.max_training_time_minutes``
+    stored: float
+    applied: float
+    cap: str  # the setting that capped it
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {"field": self.field, "stored": self.stored, "applied": self.applied,
+                "cap": self.cap}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Limits:
-    """What one run may use on this host: its memory budget and the CPU use it tolerates."""
+    """What one run may use on this host: its memory budget, the CPU use it tolerates and its
+    training time (seconds, 0: not computed), with the stored values clamped to get them."""
 
     memory_mb: float
     cpu_percent: float
     worker_memory_mb: float = 0.0  # the worker's own cap (0: none)
+    training_time_s: float = 0.0
+    clamped: tuple[Clamp, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,21 +106,43 @@ class HostReading:
 
 
 def effective_limits(
-    controls: SafetyControls, worker_max_memory_mb: float, worker_max_cpu_percent: float
+    controls: SafetyControls,
+    worker_max_memory_mb: float,
+    worker_max_cpu_percent: float,
+    max_training_time_s: float = 0.0,
 ) -> Limits:
     """The run's limits: the schedule's safety controls capped by the worker's own limits.
 
-    The CPU limit is the lower of the two. The memory budget stays the schedule's (the run
-    is stopped when it uses more); a worker whose own cap is below that budget cannot host
-    the run (see :func:`check_resources`). A worker limit of 0 means "no cap".
+    The CPU limit and the training time are the lower of the schedule's and the worker's
+    (``TASKSCHED_WORKER_MAX_CPU_PERCENT``, ``TASKSCHED_MAX_TRAINING_TIME_S``); each value
+    lowered is a :class:`Clamp`: stored data valid by the schema runs, within this worker's
+    caps, and says so. The memory budget stays the schedule's (the run is stopped when it uses
+    more; a lower one would kill a run that needs what it asked for): a worker whose cap is
+    below it cannot host the run (see :func:`check_resources`), and the run is deferred to one
+    that can. A worker limit of 0 means "no cap".
     """
+    clamped: list[Clamp] = []
     cpu = controls.max_cpu_usage_percent
-    if worker_max_cpu_percent > 0:
-        cpu = min(cpu, worker_max_cpu_percent)
+    if 0 < worker_max_cpu_percent < cpu:
+        clamped.append(Clamp(
+            "safety_controls.max_cpu_usage_percent", cpu, worker_max_cpu_percent,
+            "TASKSCHED_WORKER_MAX_CPU_PERCENT",
+        ))  # fmt: skip
+        cpu = worker_max_cpu_percent
+    minutes = controls.max_training_time_minutes
+    training_s = minutes * 60.0
+    if 0 < max_training_time_s < training_s:
+        clamped.append(Clamp(
+            "safety_controls.max_training_time_minutes", minutes, max_training_time_s / 60.0,
+            "TASKSCHED_MAX_TRAINING_TIME_S",
+        ))  # fmt: skip
+        training_s = max_training_time_s
     return Limits(
         memory_mb=controls.max_memory_usage_mb,
         cpu_percent=cpu,
         worker_memory_mb=max(worker_max_memory_mb, 0.0),
+        training_time_s=training_s,
+        clamped=tuple(clamped),
     )
 
 

@@ -169,3 +169,39 @@ def test_decision_as_dict() -> None:
     d = safety.Decision(Action.DEFER, "resources", "busy", countdown_s=2.5)
     assert d.as_dict() == {"check": "resources", "ok": False, "detail": "busy", "countdown_s": 2.5}
     assert safety.Decision(Action.START, "schedule").as_dict() == {"check": "schedule", "ok": True}
+
+
+@pytest.mark.parametrize(
+    ("minutes", "cpu", "worker_cpu", "cap_s", "training_s", "applied_cpu", "clamped"),
+    [
+        (60, 80, 0, 0, 3600.0, 80, []),  # no caps
+        (60, 80, 0, 7200, 3600.0, 80, []),  # under the cap: as stored
+        (60, 80, 0, 3600, 3600.0, 80, []),  # at the cap
+        (90, 80, 0, 3600, 3600.0, 80,
+         [("safety_controls.max_training_time_minutes", 90, 60.0,
+           "TASKSCHED_MAX_TRAINING_TIME_S")]),
+        (60, 80, 50, 0, 3600.0, 50,
+         [("safety_controls.max_cpu_usage_percent", 80, 50, "TASKSCHED_WORKER_MAX_CPU_PERCENT")]),
+        (60, 40, 50, 0, 3600.0, 40, []),  # the schedule's is already lower
+        (90, 80, 50, 60, 60.0, 50, [("safety_controls.max_cpu_usage_percent", 80, 50, ""),
+                                     ("safety_controls.max_training_time_minutes", 90, 1.0, "")]),
+    ],
+)  # fmt: skip
+def test_a_worker_clamps_stored_limits_to_its_caps_and_says_which(
+    minutes: float,
+    cpu: float,
+    worker_cpu: float,
+    cap_s: float,
+    training_s: float,
+    applied_cpu: float,
+    clamped: list[tuple[str, float, float, str]],
+) -> None:
+    c = controls(max_training_time_minutes=minutes, max_cpu_usage_percent=cpu)
+    limits = safety.effective_limits(c, 0, worker_cpu, cap_s)
+    assert limits.training_time_s == training_s
+    assert limits.cpu_percent == applied_cpu
+    got = [(k.field, k.stored, k.applied, k.cap) for k in limits.clamped]
+    assert [g[:3] for g in got] == [w[:3] for w in clamped]
+    for g, w in zip(got, clamped, strict=True):
+        assert not w[3] or g[3] == w[3]
+    assert all(set(k.as_dict()) == {"field", "stored", "applied", "cap"} for k in limits.clamped)

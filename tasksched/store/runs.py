@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # Every field is stored as a string; these come back typed, the same in Python, REST and
 # `--json` (tests/store/test_runs.py checks a real record has no numeric or flag string left).
-_JSON_FIELDS = ("metrics", "checks")
+_JSON_FIELDS = ("metrics", "checks", "clamped")
 _TIME_FIELDS = ("fire_time", "queued_at", "started_at", "finished_at", "next_attempt_at")
 _FLOAT_FIELDS = (
     *_TIME_FIELDS,

@@ -27,7 +27,8 @@ def check_caps(settings: Settings, cfg: AutonomousConfig, where: str = "config")
     if cfg.safety_controls.max_training_time_minutes > cap_min:
         raise ValidationError(
             f"{where}.safety_controls.max_training_time_minutes",
-            f"must be at most {cap_min:g} (TASKSCHED_MAX_TRAINING_TIME_S of this deployment)",
+            f"must be at most {cap_min:g} minutes: the cap of this deployment "
+            f"(TASKSCHED_MAX_TRAINING_TIME_S={settings.max_training_time_s})",
         )
 
 

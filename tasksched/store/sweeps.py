@@ -16,10 +16,11 @@ each thing once.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tasksched.errors import NotFoundError
+from tasksched.errors import NotFoundError, StoreError
 from tasksched.models import RunStatus
 from tasksched.store.lifecycle import STALE_MARGIN_S, Lost, RunLifecycle
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from tasksched.store import Store
 
 __all__ = ["Swept", "grace_s", "sweep_lost", "sweep_pending"]
+
+logger = logging.getLogger("tasksched.worker")
 
 _PENDING = (RunStatus.QUEUED.value, RunStatus.DEFERRED.value)
 
@@ -44,12 +47,12 @@ class Swept:
 
 
 def grace_s(store: Store, schedule_id: str) -> float:
-    """The schedule's misfire grace (the default for a schedule that is gone or has none)."""
+    """The schedule's misfire grace (the default for a schedule that is gone or has none, or
+    whose stored data this process cannot use: a sweep never stops at one schedule)."""
     try:
-        record = store.schedules.get(schedule_id)
-    except NotFoundError:
+        g = store.schedules.get(schedule_id).config.misfire_grace_s
+    except (NotFoundError, ValueError, KeyError, TypeError):
         return store.settings.beat_default_grace_s
-    g = record.config.misfire_grace_s
     return store.settings.beat_default_grace_s if g is None else float(g)
 
 
@@ -77,14 +80,21 @@ def sweep_lost(store: Store, now: float) -> list[Swept]:
             continue
         if holder == token:
             continue
-        lost = life.lost(
-            run_id,
-            schedule_id,
-            token or "",
-            "the worker running it stopped (its run lock expired)",
-            now + grace_s(store, schedule_id) + STALE_MARGIN_S,
-            only_if_lock_gone=True,
-        )
+        try:
+            lost = life.lost(
+                run_id,
+                schedule_id,
+                token or "",
+                "the worker running it stopped (its run lock expired)",
+                now + grace_s(store, schedule_id) + STALE_MARGIN_S,
+                only_if_lock_gone=True,
+            )
+        except StoreError:
+            raise  # Redis is away: the next heartbeat sweeps again
+        except Exception:
+            # One run's data must not stop the sweep of the others (every heartbeat).
+            logger.exception("sweeping the lost run %s failed", run_id)
+            continue
         if lost.result:
             out.append(Swept(run_id, schedule_id, tenant_id or "", trigger or "cron",
                              float(fire) if fire else None, lost))

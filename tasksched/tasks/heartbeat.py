@@ -109,13 +109,31 @@ class Heartbeat:
             self.monitor.cpu_percent,
         )
         self.store.control.write_heartbeat(self.node, payload)
+        try:
+            self._sweep_lost(now)
+        except Exception as exc:  # the pending sweep runs all the same
+            log_event(logger, logging.WARNING, "lost-run sweep failed", error=str(exc))
+        for swept in sweep_pending(self.store, now):
+            log_event(
+                logger, logging.WARNING, "run missed: its message never came", event="run_missed",
+                correlation_id=swept.run_id, run_id=swept.run_id,
+                schedule_id=swept.schedule_id, swept_by=self.node,
+            )  # fmt: skip
+        return payload
+
+    def _sweep_lost(self, now: float) -> None:
         for swept in sweep_lost(self.store, now):
             assert swept.lost is not None
             requeued = swept.lost.requeued
             if requeued:
-                publish_rerun(self.store, swept.run_id, swept.schedule_id, swept.tenant_id,
-                              swept.trigger, swept.fire_time,
-                              grace_s(self.store, swept.schedule_id), self.app)  # fmt: skip
+                try:
+                    publish_rerun(self.store, swept.run_id, swept.schedule_id, swept.tenant_id,
+                                  swept.trigger, swept.fire_time,
+                                  grace_s(self.store, swept.schedule_id), self.app)  # fmt: skip
+                except Exception as exc:  # the others are published all the same; this
+                    # one's pending deadline ends it missed if no message ever comes
+                    log_event(logger, logging.ERROR, "re-publishing a lost run failed",
+                              run_id=swept.run_id, error=str(exc))  # fmt: skip
             log_event(
                 logger, logging.WARNING,
                 "run lost: its worker stopped; " + ("re-queued" if requeued else "ended lost"),
@@ -124,13 +142,6 @@ class Heartbeat:
             )  # fmt: skip
             if not requeued:
                 _notify_lost(self.store, swept.run_id, self.app)
-        for swept in sweep_pending(self.store, now):
-            log_event(
-                logger, logging.WARNING, "run missed: its message never came", event="run_missed",
-                correlation_id=swept.run_id, run_id=swept.run_id,
-                schedule_id=swept.schedule_id, swept_by=self.node,
-            )  # fmt: skip
-        return payload
 
     def _loop(self) -> None:
         while True:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tasksched import safety
-from tasksched.errors import LearnerError
+from tasksched.errors import LearnerError, ValidationError
 from tasksched.learners.base import (
     Learner,
     RunContext,
@@ -130,6 +130,18 @@ def schedule_record(h: dict[str, str]) -> ScheduleRecord | None:
     return record
 
 
+def usable_record(h: dict[str, str]) -> tuple[ScheduleRecord | None, str]:
+    """:func:`schedule_record`, or (None, why) when the stored hash cannot be used here (a
+    config the schema refuses, a field missing): the run then ends with that reason."""
+    try:
+        return schedule_record(h), ""
+    except ValidationError as exc:  # the stored config (models raise ours, naming the field)
+        return None, f"its stored schedule cannot be used: config.{exc.field}: {exc.message}"
+    except (ValueError, KeyError, TypeError) as exc:
+        what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        return None, f"its stored schedule cannot be used: {what}"
+
+
 def _float(v: str | None) -> float | None:
     return float(v) if v else None
 
@@ -215,7 +227,7 @@ class PreRun:
             msg.trigger,
             msg.fire_time,
         )
-        record = schedule_record(claim.schedule)
+        record, unusable = usable_record(claim.schedule)
         checks: list[dict[str, Any]] = []
         if claim.code == "duplicate":
             return Outcome(None, "refused: this run is running on another worker", check="run_id")
@@ -263,6 +275,11 @@ class PreRun:
             )
             return self._defer_or_skip(msg, token, False, d, record, checks, deadline)
         checks.append({"check": "run_lock", "ok": True})
+        if unusable:
+            # Never a crash after the claim: the run ends with the reason, its lock released.
+            checks.append({"check": "schedule", "ok": False, "detail": unusable})
+            return self.end(msg, token, RunStatus.FAILED, unusable, None, "schedule",
+                            checks=checks, error=unusable)  # fmt: skip
         return Claimed(msg, token, claim, record, checks, forced, deadline, deferrals, t0)
 
     def after_claim(self, c: Claimed) -> Prepared | Outcome:
@@ -311,8 +328,9 @@ class PreRun:
         if not d.ok:
             return self.end(msg, token, RunStatus.SKIPPED, d.reason, record, d.check, checks=checks)
         limits = safety.effective_limits(
-            controls, self.settings.worker_max_memory_mb, self.settings.worker_max_cpu_percent
-        )
+            controls, self.settings.worker_max_memory_mb, self.settings.worker_max_cpu_percent,
+            self.settings.max_training_time_s,
+        )  # fmt: skip
         d = safety.check_resources(
             self.monitor.reading(),
             limits,

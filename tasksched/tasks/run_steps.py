@@ -24,7 +24,7 @@ from tasksched.store import ScheduleRecord, Store
 from tasksched.store.lifecycle import STALE_MARGIN_S
 from tasksched.store.sweeps import grace_s
 from tasksched.tasks.lease import LeaseKeeper
-from tasksched.tasks.prerun import Outcome, Prepared, PreRun, RunMessage
+from tasksched.tasks.prerun import Claimed, Outcome, Prepared, PreRun, RunMessage
 from tasksched.tasks.requeue import publish_rerun
 from tasksched.tasks.supervisor import ChildResult, run_child
 
@@ -118,23 +118,42 @@ class RunPipeline:
             return self._after(msg, claimed)
         lease = self.pre.life.lease(msg.schedule_id, claimed.token)
         with LeaseKeeper(lease, self.settings.run_lock_ttl_s) as keeper:
-            checked = self.pre.after_claim(claimed)
-            if isinstance(checked, Outcome):
-                return self._after(msg, checked)
-            if not keeper.ok():
-                return self._after(msg, self._lease_lost(checked))
-            if stop():
-                return self._after(msg, self.pre.end(
-                    msg, checked.token, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record,
-                    "shutdown", checks=checked.checks, stop="interrupted",
-                ))  # fmt: skip
-            return self._after(msg, self.train(checked, keeper, stop))
+            try:
+                outcome = self._claimed(claimed, keeper, stop)
+            except Exception as exc:
+                # Never a crash after the claim (the run left running, later swept lost): it
+                # ends failed with the reason; only a store that cannot record it raises.
+                reason = f"failed after its claim: {type(exc).__name__}: {exc}"
+                logger.exception("run %s %s", msg.run_id, reason)
+                outcome = self.pre.end(msg, claimed.token, RunStatus.FAILED, reason, None,
+                                       "worker", checks=claimed.checks, error=reason)  # fmt: skip
+            return self._after(msg, outcome)
+
+    def _claimed(self, claimed: Claimed, keeper: LeaseKeeper, stop: Callable[[], bool]) -> Outcome:
+        msg = claimed.msg
+        checked = self.pre.after_claim(claimed)
+        if isinstance(checked, Outcome):
+            return checked
+        if not keeper.ok():
+            return self._lease_lost(checked)
+        if stop():
+            return self.pre.end(
+                msg, checked.token, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record,
+                "shutdown", checks=checked.checks, stop="interrupted",
+            )  # fmt: skip
+        return self.train(checked, keeper, stop)
 
     def train(
         self, p: Prepared, keeper: LeaseKeeper, stop: Callable[[], bool] = lambda: False
     ) -> Outcome:
         """Back up, train in a child under the limits, gate, then promote or roll back."""
-        controls = p.controls
+        clamped = [c.as_dict() for c in p.limits.clamped]
+        if clamped:  # stored values this worker lowers to its caps: run, and said so
+            log_event(
+                logger, logging.WARNING, "run limits clamped to this worker's caps",
+                event="run_clamped", correlation_id=p.msg.run_id, run_id=p.msg.run_id,
+                schedule_id=p.msg.schedule_id, clamped=clamped,
+            )  # fmt: skip
         self.pre.life.update(
             p.msg.run_id,
             checks=p.checks,
@@ -143,9 +162,10 @@ class RunPipeline:
             learner=p.learner_path,
             prerun_ms=round(p.prerun_ms, 3),
             memory_budget_mb=p.limits.memory_mb,
+            clamped=clamped or None,
         )
         self._emit(NotificationEvent.RUN_STARTED, p.record, p.msg.run_id)
-        return self._train_locked(p, keeper, controls.max_training_time_minutes * 60.0, stop)
+        return self._train_locked(p, keeper, p.limits.training_time_s, stop)
 
     def _lease_lost(self, p: Prepared, reason: str = "", **fields: Any) -> Outcome:
         """This attempt lost its run lock: re-queue the run once (a new message), else lost."""

@@ -169,3 +169,16 @@ def test_create_paused(invoke: Invoke, manager: SchedulerManager) -> None:
         res = invoke("schedule", "resume", status["id"], "--json")
         assert res.exit_code == 0, res.stderr
         assert json.loads(res.stdout)["config"]["enabled"] is True
+
+
+def test_over_the_deployment_s_training_time_cap_is_one_line_and_exit_2(
+    invoke: Invoke, manager: SchedulerManager
+) -> None:
+    res = invoke("schedule", "create", "--tenant", "acme", "--name", "long", "--cron",
+                 "0 2 * * *", "--config", '{"max_training_time": 15000}')  # fmt: skip
+    assert res.exit_code == 2
+    assert len(res.err_lines) == 1, res.stderr
+    line = res.err_lines[0]
+    assert "config.safety_controls.max_training_time_minutes" in line
+    assert "at most 240 minutes" in line and "TASKSCHED_MAX_TRAINING_TIME_S=14400" in line
+    assert manager.list_schedules() == []  # nothing written
