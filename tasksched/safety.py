@@ -14,6 +14,7 @@ Checks 1 and 2 (the run id, the run lock) are atomic in Redis (``store/lifecycle
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,6 +22,7 @@ from tasksched.models import ConcurrencyPolicy, SafetyControls, ScheduleStatus
 
 __all__ = [
     "Action",
+    "Admitted",
     "Clamp",
     "Decision",
     "HostReading",
@@ -98,11 +100,30 @@ class Limits:
 
 @dataclass(frozen=True)
 class HostReading:
-    """This host's readings now; ``cpu_percent`` is None before the first background sample."""
+    """This host's readings now; ``cpu_percent`` is None before the first background sample.
+    ``memory_source`` says where the memory figures come from (the host, or a cgroup)."""
 
     memory_available_mb: float
     cpu_percent: float | None
     extra: dict[str, float] = field(default_factory=dict)
+    memory_limit_mb: float = 0.0  # the total or the cgroup's limit (0: unknown)
+    memory_source: str = "host"
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A run already admitted on this host: its memory budget, what it uses now, and whether
+    this worker admitted it (a worker's cap counts its own runs only)."""
+
+    run_id: str
+    budget_mb: float
+    used_mb: float = 0.0
+    this_worker: bool = True
+
+    @property
+    def unused_mb(self) -> float:
+        """Memory promised to the run that it does not use yet (it may any moment)."""
+        return max(self.budget_mb - self.used_mb, 0.0)
 
 
 def effective_limits(
@@ -228,29 +249,61 @@ def check_resources(
     deadline: float,
     backoff_base_s: float,
     deferrals: int,
+    admitted: Sequence[Admitted] = (),
 ) -> Decision:
-    """Check 5: this host must offer the run's memory budget and be under its CPU limit.
+    """Check 5: this run's memory budget must fit with the runs already admitted, and the CPU
+    be under its limit.
+
+    * **The worker's cap** (``limits.worker_memory_mb``): the budgets of the runs this worker
+      admitted plus this one's fit it. A budget over the cap alone never fits here.
+    * **The memory available** (the host's, or its cgroup's when tighter): it covers this
+      budget plus what the admitted runs were promised and do not use yet (budget minus their
+      memory now): a run admitted a moment ago has allocated nothing, and one using its whole
+      budget is already counted in what is available.
 
     A host that cannot DEFERs the run (any host may take it later) until ``deadline`` (its
     fire time plus the misfire grace), then it is skipped. ``force`` never bypasses this.
     """
     problems: list[str] = []
-    if limits.worker_memory_mb and limits.memory_mb > limits.worker_memory_mb:
+    budget, cap = limits.memory_mb, limits.worker_memory_mb
+    mine = [a for a in admitted if a.this_worker]
+    mine_mb = sum(a.budget_mb for a in mine)
+    if cap and budget > cap:
         problems.append(
-            f"the run's memory budget {limits.memory_mb:.0f} MB exceeds this worker's cap "
-            f"{limits.worker_memory_mb:.0f} MB"
+            f"the run's memory budget {budget:.0f} MB exceeds this worker's cap {cap:.0f} MB"
         )
-    elif reading.memory_available_mb < limits.memory_mb:
+    elif cap and mine_mb + budget > cap:
         problems.append(
-            f"available memory {reading.memory_available_mb:.0f} MB is below the run's "
-            f"budget {limits.memory_mb:.0f} MB"
+            f"the budgets admitted on this worker ({mine_mb:.0f} MB for {len(mine)} run"
+            f"{'s' if len(mine) != 1 else ''}) plus this run's {budget:.0f} MB exceed its cap "
+            f"{cap:.0f} MB"
         )
+    else:
+        promised = sum(a.unused_mb for a in admitted)
+        free = reading.memory_available_mb - promised
+        if free < budget:
+            where = "" if reading.memory_source == "host" else f" ({reading.memory_source})"
+            held = (
+                f", less {promised:.0f} MB promised to {len(admitted)} admitted run"
+                f"{'s' if len(admitted) != 1 else ''} not using it yet,"
+                if promised > 0
+                else ""
+            )
+            problems.append(
+                f"available memory {reading.memory_available_mb:.0f} MB{where}{held} is below "
+                f"the run's budget {budget:.0f} MB"
+            )
     if reading.cpu_percent is not None and reading.cpu_percent > limits.cpu_percent:
         problems.append(
             f"CPU use {reading.cpu_percent:.1f}% is over the limit {limits.cpu_percent:.1f}%"
         )
     if not problems:
-        return Decision(Action.START, "resources")
+        if not admitted:
+            return Decision(Action.START, "resources")
+        held = sum(a.budget_mb for a in admitted)
+        return Decision(Action.START, "resources", f"{budget:.0f} MB admitted beside "
+                        f"{len(admitted)} run{'s' if len(admitted) != 1 else ''} holding "
+                        f"{held:.0f} MB on this host")  # fmt: skip
     reason = "; ".join(problems)
     return _defer_or_skip("resources", reason, now, deadline, backoff_base_s, deferrals)
 

@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     worker_max_memory_mb: float = 0.0  # 0: no worker-level cap
     worker_max_cpu_percent: float = 0.0  # 0: no worker-level cap
     worker_cpu_sample_s: float = 1.0
+    # where this process's cgroup files are read (memory and CPU limits of a container)
+    cgroup_root: str = "/sys/fs/cgroup"
     learner: str = "demo"  # the registered learner of schedules that name none
     learners: str = ""  # the deployment's own learners: "name=module:attribute,..."
     # renewed every third of it from the claim on; a dead worker's run is found lost within

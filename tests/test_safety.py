@@ -205,3 +205,59 @@ def test_a_worker_clamps_stored_limits_to_its_caps_and_says_which(
     for g, w in zip(got, clamped, strict=True):
         assert not w[3] or g[3] == w[3]
     assert all(set(k.as_dict()) == {"field", "stored", "applied", "cap"} for k in limits.clamped)
+
+
+A = safety.Admitted
+
+
+@pytest.mark.parametrize(
+    ("budget", "cap", "available", "admitted", "action", "words"),
+    [
+        # The worker's cap: its own admitted budgets plus this one.
+        (1000, 1500, 8000, [], Action.START, ""),
+        (1000, 1500, 8000, [A("r1", 1000, 900)], Action.DEFER,
+         "the budgets admitted on this worker (1000 MB for 1 run) plus this run's 1000 MB "
+         "exceed its cap 1500 MB"),
+        (500, 1500, 8000, [A("r1", 1000, 900)], Action.START, "admitted beside 1 run"),
+        (500, 1500, 8000, [A("r1", 600), A("r2", 600)], Action.DEFER, "(1200 MB for 2 runs)"),
+        # Another worker's runs on this host do not count against this worker's cap...
+        (1000, 1500, 8000, [A("r1", 1000, 1000, this_worker=False)], Action.START, ""),
+        # ...but what they were promised and do not use yet counts against available memory.
+        (1000, 0, 2400, [A("r1", 2000, 500, this_worker=False)], Action.DEFER,
+         "available memory 2400 MB, less 1500 MB promised to 1 admitted run not using it "
+         "yet, is below the run's budget 1000 MB"),
+        (1000, 0, 2500, [A("r1", 2000, 500, this_worker=False)], Action.START, ""),  # just fits
+        (1000, 0, 1500, [A("r1", 2000, 1600)], Action.START, ""),  # it uses most: counted
+        (1000, 0, 3000, [A("r1", 1000), A("r2", 1000)], Action.START, ""),  # 3000-2000 fits
+        (1000, 0, 2999, [A("r1", 1000), A("r2", 1000)], Action.DEFER, "2 admitted runs"),
+        (1000, 0, 900, [], Action.DEFER, "available memory 900 MB is below"),
+        (2000, 1000, 8000, [], Action.DEFER, "exceeds this worker's cap 1000 MB"),
+    ],
+)  # fmt: skip
+def test_admission_adds_up(
+    budget: float,
+    cap: float,
+    available: float,
+    admitted: list[safety.Admitted],
+    action: Action,
+    words: str,
+) -> None:
+    c = controls(max_memory_usage_mb=budget, max_cpu_usage_percent=100)
+    limits = safety.effective_limits(c, cap, 0)
+    d = safety.check_resources(HostReading(available, 10.0), limits, NOW, NOW + 300, 5.0, 0,
+                               admitted)  # fmt: skip
+    assert d.action is action, d.reason
+    assert words in d.reason
+
+
+def test_two_2_gb_runs_in_a_3_gb_container() -> None:
+    """The issue's case: the container's limit is 3 GB, nothing used yet, two 2 GB runs."""
+    c = controls(max_memory_usage_mb=2048, max_cpu_usage_percent=100)
+    limits = safety.effective_limits(c, 0, 0)
+    reading = HostReading(3072, 5.0, memory_limit_mb=3072,
+                          memory_source="cgroup v2 memory.max (/sys/fs/cgroup)")  # fmt: skip
+    first = safety.check_resources(reading, limits, NOW, NOW + 300, 5.0, 0, [])
+    assert first.ok
+    second = safety.check_resources(reading, limits, NOW, NOW + 300, 5.0, 0, [A("r1", 2048, 0)])
+    assert second.action is Action.DEFER
+    assert "(cgroup v2 memory.max (/sys/fs/cgroup))" in second.reason

@@ -118,6 +118,11 @@ class Keys:
         """String: an (encrypted) ad-hoc notification config kept for a test send."""
         return f"{self.base}notify:{payload_id}"
 
+    def admitted(self, host: str) -> str:
+        """Hash: run id -> JSON of a run admitted on ``host`` (its node, memory budget, pool
+        process, attempt token); the entry goes when the run ends or its run lock does."""
+        return f"{self.base}admitted:{host}"
+
     @property
     def workers(self) -> str:
         """Hash: worker host -> JSON of its last resource readings (heartbeat)."""

@@ -18,6 +18,8 @@ here on) or a final :class:`Outcome`; :meth:`PreRun.after_claim` does 3-6 and re
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,10 +34,11 @@ from tasksched.learners.base import (
     model_dir,
 )
 from tasksched.models import AutonomousConfig, ConcurrencyPolicy, RunStatus, SafetyControls
-from tasksched.resources import HostMonitor
+from tasksched.resources import HostMonitor, children_rss_mb
 from tasksched.safety import Action, Decision
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
+from tasksched.store.admission import AdmissionLedger, Entry
 from tasksched.store.lifecycle import (
     STALE_MARGIN_S,
     RunClaim,
@@ -154,6 +157,43 @@ class PreRun:
         self.settings = settings
         self.life = RunLifecycle(store)
         self.monitor = monitor or HostMonitor.get(settings.worker_cpu_sample_s)
+        # Longer than any run takes here (the hash's TTL, refreshed at each admission).
+        ttl_s = settings.effective_visibility_timeout_s + settings.training_kill_grace_s + 600
+        self.ledger = AdmissionLedger(store, socket.gethostname(), ttl_s)
+        self._admitted: set[str] = set()
+
+    # ---- admission (check 5) ----------------------------------------------------------------
+    def _admit(
+        self, msg: RunMessage, token: str, limits: safety.Limits, now: float, deadline: float,
+        deferrals: int,
+    ) -> Decision:
+        """Check 5 with the runs this host already admitted (``store/admission.py``): on START
+        the run's entry is written, atomically with every other pool process's admission."""
+        decided: list[Decision] = []
+
+        def decide(live: list[Entry]) -> bool:
+            admitted = [
+                safety.Admitted(e.run_id, e.budget_mb, children_rss_mb(e.pid), e.node == msg.worker)
+                for e in live
+            ]
+            d = safety.check_resources(
+                self.monitor.reading(), limits, now, deadline, self.settings.defer_backoff_s,
+                deferrals, admitted,
+            )  # fmt: skip
+            decided.append(d)
+            return d.ok
+
+        entry = Entry(msg.run_id, msg.worker, limits.memory_mb, os.getpid(), token,
+                      msg.schedule_id, now)  # fmt: skip
+        if self.ledger.admit(entry, decide):
+            self._admitted.add(msg.run_id)
+        return decided[-1]
+
+    def release(self, run_id: str) -> None:
+        """The run's attempt is over: its admitted budget is free again (no-op if none)."""
+        if run_id in self._admitted:
+            self._admitted.discard(run_id)
+            self.ledger.release(run_id)
 
     # ---- endings --------------------------------------------------------------------------
     def end(
@@ -331,14 +371,7 @@ class PreRun:
             controls, self.settings.worker_max_memory_mb, self.settings.worker_max_cpu_percent,
             self.settings.max_training_time_s,
         )  # fmt: skip
-        d = safety.check_resources(
-            self.monitor.reading(),
-            limits,
-            claim.now,
-            deadline,
-            self.settings.defer_backoff_s,
-            deferrals,
-        )
+        d = self._admit(msg, token, limits, claim.now, deadline, deferrals)
         if not d.ok:
             return self._defer_or_skip(msg, token, True, d, record, checks, deadline)
         checks.append(d.as_dict())

@@ -127,6 +127,12 @@ class RunPipeline:
                 logger.exception("run %s %s", msg.run_id, reason)
                 outcome = self.pre.end(msg, claimed.token, RunStatus.FAILED, reason, None,
                                        "worker", checks=claimed.checks, error=reason)  # fmt: skip
+            finally:
+                try:
+                    self.pre.release(msg.run_id)
+                except Exception as exc:  # its entry goes with its run lock anyway
+                    log_event(logger, logging.WARNING, "admission release failed",
+                              run_id=msg.run_id, error=str(exc))  # fmt: skip
             return self._after(msg, outcome)
 
     def _claimed(self, claimed: Claimed, keeper: LeaseKeeper, stop: Callable[[], bool]) -> Outcome:
