@@ -300,10 +300,10 @@ def check_resources(
     if not problems:
         if not admitted:
             return Decision(Action.START, "resources")
-        held = sum(a.budget_mb for a in admitted)
+        total = sum(a.budget_mb for a in admitted)
         return Decision(Action.START, "resources", f"{budget:.0f} MB admitted beside "
                         f"{len(admitted)} run{'s' if len(admitted) != 1 else ''} holding "
-                        f"{held:.0f} MB on this host")  # fmt: skip
+                        f"{total:.0f} MB on this host")  # fmt: skip
     reason = "; ".join(problems)
     return _defer_or_skip("resources", reason, now, deadline, backoff_base_s, deferrals)
 
