@@ -175,7 +175,12 @@ def publishing_app(settings: Settings, app: Celery | None = None) -> Celery:
     return app_for(settings)
 
 
-def training_time_limits_s(max_training_time_s: float, kill_grace_s: float) -> tuple[float, float]:
-    """Celery's (soft, hard) per-call limits for a run allowed ``max_training_time_s``."""
-    soft = max_training_time_s + kill_grace_s + CELERY_LIMIT_MARGIN_S
+def training_time_limits_s(
+    max_training_time_s: float, kill_grace_s: float, step_timeout_s: float = 0.0
+) -> tuple[float, float]:
+    """Celery's (soft, hard) per-call limits for a run allowed ``max_training_time_s``, each
+    other learner step ``step_timeout_s`` (at most four: load + count, backup, promote, a
+    restore in a fresh child; two of them stoppable, so with a grace)."""
+    steps_s = 4 * step_timeout_s + 2 * kill_grace_s if step_timeout_s else 0.0
+    soft = max_training_time_s + kill_grace_s + steps_s + CELERY_LIMIT_MARGIN_S
     return soft, soft + CELERY_LIMIT_MARGIN_S

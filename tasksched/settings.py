@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     defer_backoff_s: float = 5.0
     # seconds between a run's soft time limit (clean stop asked) and its hard kill
     training_kill_grace_s: float = 30.0
+    # each learner step but training (load + count_available_data, backup, promote, restore)
+    learner_step_timeout_s: float = Field(default=60.0, gt=0)
     # seconds between a worker's heartbeats (and its sweeps for lost and pending runs)
     worker_heartbeat_s: float = 2.0
     # notifications

@@ -62,6 +62,7 @@ def trigger(
     soft_s, hard_s = training_time_limits_s(
         record.config.safety_controls.max_training_time_minutes * 60,
         settings.training_kill_grace_s,
+        settings.learner_step_timeout_s,
     )
     publishing_app(settings, app).send_task(
         TRAIN_TASK,

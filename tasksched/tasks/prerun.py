@@ -10,7 +10,9 @@
 Checks 1 and 2 and the reads for 3 and 4 are one Redis script (``run_claim.lua``), which also
 refuses a run id remembered by its tombstone, records nothing for a deleted schedule and records
 a cron run received past its misfire grace (plus a margin) as missed; 5 reads this host (CPU
-sampled in the background); 6 asks the learner. :meth:`PreRun.claim` does checks 1 and 2 and
+sampled in the background); 6 asks the learner, in the run's supervised child process (started
+here, kept for the rest of the run: the worker never builds a learner). :meth:`PreRun.claim`
+does checks 1 and 2 and
 returns a :class:`Claimed` run (lock held, status ``running``: the caller renews the lock from
 here on) or a final :class:`Outcome`; :meth:`PreRun.after_claim` does 3-6 and returns a
 :class:`Prepared` run or an :class:`Outcome`. :meth:`PreRun.check` is both.
@@ -21,18 +23,13 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from tasksched import safety
 from tasksched.errors import LearnerError, ValidationError
-from tasksched.learners.base import (
-    Learner,
-    RunContext,
-    learner_target,
-    load_learner,
-    model_dir,
-)
+from tasksched.learners.base import RunContext, learner_target, model_dir
 from tasksched.models import AutonomousConfig, ConcurrencyPolicy, RunStatus, SafetyControls
 from tasksched.resources import HostMonitor, children_rss_mb
 from tasksched.safety import Action, Decision
@@ -47,6 +44,7 @@ from tasksched.store.lifecycle import (
     failure_limits,
     holder_run_id,
 )
+from tasksched.tasks.child_learner import ChildLearner, StepFailed
 
 __all__ = ["Claimed", "Outcome", "PreRun", "Prepared", "RunMessage", "schedule_record"]
 
@@ -99,7 +97,7 @@ class Prepared:
     token: str
     record: ScheduleRecord
     learner_path: str
-    learner: Learner
+    learner: ChildLearner  # its child runs (the caller closes it)
     ctx: RunContext
     limits: safety.Limits
     checks: list[dict[str, Any]]
@@ -248,7 +246,8 @@ class PreRun:
 
     # ---- the checks ----------------------------------------------------------------------
     def check(self, msg: RunMessage) -> Prepared | Outcome:
-        """Run checks 1-6; a Prepared run holds the lock and is ``running``."""
+        """Run checks 1-6; a Prepared run holds the lock and is ``running`` (close its
+        ``learner``)."""
         claimed = self.claim(msg)
         if isinstance(claimed, Outcome):
             return claimed
@@ -322,10 +321,14 @@ class PreRun:
                             checks=checks, error=unusable)  # fmt: skip
         return Claimed(msg, token, claim, record, checks, forced, deadline, deferrals, t0)
 
-    def after_claim(self, c: Claimed) -> Prepared | Outcome:
-        """Checks 3-6 of a claimed run (its lock renewed by the caller meanwhile)."""
+    def after_claim(
+        self, c: Claimed, stop: Callable[[], bool] = lambda: False
+    ) -> Prepared | Outcome:
+        """Checks 3-6 of a claimed run (its lock renewed by the caller meanwhile); ``stop``
+        turns True when this worker is asked to stop."""
         return self._after_lock(
-            c.msg, c.token, c.claim, c.record, c.checks, c.forced, c.deadline, c.deferrals, c.t0
+            c.msg, c.token, c.claim, c.record, c.checks, c.forced, c.deadline, c.deferrals, c.t0,
+            stop,
         )
 
     def _after_lock(
@@ -339,6 +342,7 @@ class PreRun:
         deadline: float,
         deferrals: int,
         t0: float,
+        stop: Callable[[], bool] = lambda: False,
     ) -> Prepared | Outcome:
         d = safety.check_schedule(
             record is not None, record.status if record else None, claim.switch_on
@@ -386,14 +390,6 @@ class PreRun:
                 msg, token, RunStatus.SKIPPED, f"learner {exc}", record, "learner",
                 checks=checks, learner=name,
             )
-        try:
-            learner = load_learner(learner_path, cfg.learner_options)
-        except LearnerError as exc:
-            checks.append({"check": "learner", "ok": False, "detail": str(exc)})
-            return self.end(
-                msg, token, RunStatus.FAILED, str(exc), record, "learner",
-                checks=checks, learner=learner_path, error=str(exc),
-            )
         ctx = RunContext(
             tenant_id=record.tenant_id,
             schedule_id=record.id,
@@ -403,18 +399,21 @@ class PreRun:
             options=dict(cfg.learner_options),
             forced=forced,
         )
+        # The tenant's options reach the learner only in the run's supervised child (limits:
+        # this step's time, the run's memory budget); the worker gets the count back.
+        learner = ChildLearner(
+            learner_path, cfg.learner_options, limits.memory_mb,
+            self.settings.learner_step_timeout_s, self.settings.training_kill_grace_s, stop,
+        )  # fmt: skip
         try:
-            available = int(learner.count_available_data(ctx))
-        except Exception as exc:
-            reason = f"count_available_data failed: {type(exc).__name__}: {exc}"
-            checks.append({"check": "data", "ok": False, "detail": reason})
-            return self.end(
-                msg, token, RunStatus.FAILED, reason, record, "data",
-                checks=checks, learner=learner_path, error=reason,
-            )
+            available = learner.count_available_data(ctx)
+        except StepFailed as exc:
+            learner.close()
+            return self._count_failed(msg, token, record, checks, learner, exc)
         d = safety.check_data(available, controls, forced)
         checks.append(d.as_dict())
         if not d.ok:
+            learner.close()
             return self.end(
                 msg, token, RunStatus.SKIPPED, d.reason, record, d.check,
                 checks=checks, data_count=available, learner=learner_path,
@@ -433,4 +432,29 @@ class PreRun:
             forced=forced,
             started_at=claim.now,
         )
+
+    def _count_failed(
+        self,
+        msg: RunMessage,
+        token: str,
+        record: ScheduleRecord,
+        checks: list[dict[str, Any]],
+        learner: ChildLearner,
+        exc: StepFailed,
+    ) -> Outcome:
+        """Building the learner or counting its data did not complete: failed (the step and
+        the limit named), or interrupted when this worker is stopping."""
+        facts: dict[str, Any] = {"learner": learner.target, "step": exc.step,
+                                 "peak_memory_mb": learner.peak_memory_mb}  # fmt: skip
+        if exc.stop:
+            facts["stop"] = exc.stop
+        if exc.outcome == "interrupted":
+            reason = f"its worker was asked to stop (shutdown) in {exc.step}; not a failure"
+            return self.end(msg, token, RunStatus.INTERRUPTED, reason, record, "shutdown",
+                            checks=checks, **facts)  # fmt: skip
+        check = "learner" if exc.step == "load" else "data"
+        reason = str(exc) if exc.step == "load" else f"count_available_data failed: {exc}"
+        checks.append({"check": check, "ok": False, "detail": reason})
+        return self.end(msg, token, RunStatus.FAILED, reason, record, check,
+                        checks=checks, error=reason, **facts)  # fmt: skip
 

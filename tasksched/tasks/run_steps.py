@@ -1,5 +1,9 @@
 """One training run from delivery to outcome: checks, training, gates, finish, notifications.
 
+Every learner call is a step in the run's one supervised child process (``prerun.py`` starts it
+for the data count; here backup, training, promotion or rollback follow in it, and it ends with
+the run): the worker exchanges only JSON with the learner.
+
 :class:`RunPipeline` is what the Celery task calls (and what tests and the benchmark call
 in-process). The run lock is renewed (:class:`~tasksched.tasks.lease.LeaseKeeper`) from the
 claim until the record is final. A worker asked to stop ends the run as ``interrupted`` (not a
@@ -23,10 +27,11 @@ from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.lifecycle import STALE_MARGIN_S
 from tasksched.store.sweeps import grace_s
+from tasksched.tasks.child_learner import StepFailed
 from tasksched.tasks.lease import LeaseKeeper
 from tasksched.tasks.prerun import Claimed, Outcome, Prepared, PreRun, RunMessage
 from tasksched.tasks.requeue import publish_rerun
-from tasksched.tasks.supervisor import ChildResult, run_child
+from tasksched.tasks.supervisor import ChildResult
 
 __all__ = ["RunPipeline"]
 
@@ -137,17 +142,20 @@ class RunPipeline:
 
     def _claimed(self, claimed: Claimed, keeper: LeaseKeeper, stop: Callable[[], bool]) -> Outcome:
         msg = claimed.msg
-        checked = self.pre.after_claim(claimed)
+        checked = self.pre.after_claim(claimed, stop)
         if isinstance(checked, Outcome):
             return checked
-        if not keeper.ok():
-            return self._lease_lost(checked)
-        if stop():
-            return self.pre.end(
-                msg, checked.token, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record,
-                "shutdown", checks=checked.checks, stop="interrupted",
-            )  # fmt: skip
-        return self.train(checked, keeper, stop)
+        try:
+            if not keeper.ok():
+                return self._lease_lost(checked)
+            if stop():
+                return self.pre.end(
+                    msg, checked.token, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record,
+                    "shutdown", checks=checked.checks, stop="interrupted",
+                )  # fmt: skip
+            return self.train(checked, keeper, stop)
+        finally:
+            checked.learner.close()
 
     def train(
         self, p: Prepared, keeper: LeaseKeeper, stop: Callable[[], bool] = lambda: False
@@ -199,8 +207,9 @@ class RunPipeline:
                 said = p.learner.restore(p.ctx, backup)
                 rolled_back = True
                 reason += f"; {_restored(said)}"
-            except Exception as exc:
-                reason += f"; restoring the backup failed: {type(exc).__name__}: {exc}"
+            except StepFailed as exc:
+                reason += f"; restoring the backup failed: {exc}"
+        fields.setdefault("peak_memory_mb", p.learner.peak_memory_mb)
         return self.pre.end(
             p.msg, p.token, RunStatus.FAILED, reason, p.record, fields.pop("check", "training"),
             rolled_back=rolled_back, checks=p.checks, **fields,
@@ -214,18 +223,12 @@ class RunPipeline:
         if controls.backup_before_training:
             try:
                 backup = p.learner.backup(p.ctx)
-            except Exception as exc:
-                return self._fail(p, f"backup failed: {type(exc).__name__}: {exc}", None)
+            except StepFailed as exc:
+                if exc.outcome == "interrupted":
+                    return self._stopped(p, ChildResult("interrupted"), None, {"step": "backup"})
+                return self._fail(p, f"backup failed: {exc}", None, **_step_facts(exc))
         ctx = replace(p.ctx, backup=backup)
-        job = {"learner": p.learner_path, "options": ctx.options, "context": ctx.to_dict()}
-        result = run_child(
-            job,
-            memory_budget_mb=p.limits.memory_mb,
-            soft_limit_s=soft_limit_s,
-            kill_grace_s=self.settings.training_kill_grace_s,
-            lease_ok=keeper.ok,
-            stop_requested=stop,
-        )
+        result = p.learner.train(ctx, soft_limit_s, keeper.ok)
         facts: dict[str, Any] = {
             "peak_memory_mb": result.peak_memory_mb,
             "training_s": round(result.duration_s, 3),
@@ -238,7 +241,7 @@ class RunPipeline:
             return self._fail(
                 p, self._why(result, p), backup,
                 stop=result.outcome if result.outcome in _STOPS else None,
-                error=result.error or None, **facts,
+                error=result.error or None, step=p.learner.method or "train", **facts,
             )
         try:
             ev = gates.Evaluation.from_any(result.evaluation)
@@ -257,9 +260,9 @@ class RunPipeline:
         if gd.promote:
             try:
                 p.learner.promote(ctx, result.candidate)
-            except Exception as exc:
-                reason = f"promote failed: {type(exc).__name__}: {exc}"
-                return self._fail(p, reason, backup, **facts, **scores)
+            except StepFailed as exc:
+                reason = f"promote failed: {exc}"
+                return self._fail(p, reason, backup, **facts, **scores, **_step_facts(exc))
             return self.pre.end(
                 p.msg, p.token, RunStatus.SUCCEEDED, gd.reason, p.record, "gates",
                 checks=checks, rolled_back=False, **facts, **scores,
@@ -271,10 +274,10 @@ class RunPipeline:
                 said = p.learner.restore(ctx, backup)
                 rolled_back = True
                 reason = reason.replace("; backup restored", f"; {_restored(said)}")
-            except Exception as exc:
+            except StepFailed as exc:
                 return self._fail(
-                    p, f"{reason}, but restoring failed: {type(exc).__name__}: {exc}", None,
-                    **facts, **scores,
+                    p, f"{reason}, but restoring failed: {exc}", None,
+                    **facts, **scores, **_step_facts(exc),
                 )
         return self.pre.end(
             p.msg, p.token, RunStatus.REJECTED, reason, p.record, "gates",
@@ -291,8 +294,8 @@ class RunPipeline:
             try:
                 p.learner.restore(p.ctx, backup)
                 rolled_back = True
-            except Exception as exc:
-                facts["error"] = f"restoring the backup failed: {type(exc).__name__}: {exc}"
+            except StepFailed as exc:
+                facts["error"] = f"restoring the backup failed: {exc}"
         if result.outcome == "lease_lost":
             return self._lease_lost(p, self._why(result, p), rolled_back=rolled_back, **facts)
         return self.pre.end(
@@ -308,6 +311,11 @@ class RunPipeline:
                 t=result.duration_s, peak=result.peak_memory_mb, budget=p.limits.memory_mb
             )
         return f"training failed: {result.error}"
+
+
+def _step_facts(exc: StepFailed) -> dict[str, Any]:
+    """The run record's fields for a learner step that did not complete."""
+    return {"step": exc.step, "stop": exc.stop, "error": str(exc)}
 
 
 def _restored(said: object) -> str:

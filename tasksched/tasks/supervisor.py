@@ -1,25 +1,31 @@
-"""Runs a learner's ``train`` + ``evaluate`` in a child process and enforces the run's limits.
+"""Runs a learner's steps in one child process and enforces the run's limits on each.
 
-Why a child process: memory and a hard time limit can only be enforced on something the
-worker can kill without killing itself; a thread cannot be stopped. The child is watched
-every ``poll_s``: its memory (with its own children) above the budget -> SIGKILL
-(``memory_limit``); past the soft time limit -> SIGTERM, the learner gets
-:class:`~tasksched.learners.base.TrainingStopped` and the child exits cleanly
-(``soft_time_limit``); still alive ``kill_grace_s`` later -> SIGKILL (``hard_time_limit``);
-run lock lost -> SIGKILL (``lease_lost``); this worker asked to stop (SIGTERM, e.g. Ctrl-C in
-``tasksched up``) -> SIGTERM, and SIGKILL after :data:`STOP_GRACE_S` (``interrupted``, unless
-the training finished within the grace).
+Why a child process: the learner is built from a tenant's ``learner_options``, and memory and
+a hard time limit can only be enforced on something the worker can kill without killing
+itself; a thread cannot be stopped. :class:`LearnerChild` starts
+``python -m tasksched.tasks.trainer`` once and sends it one step at a time (JSON lines on a
+pipe: the learner's name and options, the run context) and reads one JSON reply per step;
+nothing else passes between the worker and the learner. While a step runs the child is
+watched every ``poll_s``: its memory (with its own children) above the budget -> SIGKILL
+(``memory_limit``); past the step's time limit -> SIGTERM, the learner gets
+:class:`~tasksched.learners.base.TrainingStopped` and the step ends cleanly
+(``soft_time_limit``); still running ``kill_grace_s`` later -> SIGKILL (``hard_time_limit``);
+run lock lost (when the step watches it) -> SIGKILL (``lease_lost``); this worker asked to
+stop (SIGTERM, e.g. Ctrl-C in ``tasksched up``) -> SIGTERM, and SIGKILL after
+:data:`STOP_GRACE_S` (``interrupted``, unless the step finished within the grace). A step
+that must not be cut short by a stop (``stoppable=False``: promote, restore) ignores SIGTERM
+and is SIGKILLed at its time limit. :func:`run_child` is one train + evaluate in a child of
+its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
+import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,19 +35,51 @@ import psutil
 
 from tasksched.resources import tree_rss_mb
 
-__all__ = ["STOP_GRACE_S", "ChildResult", "run_child"]
+__all__ = ["STOP_GRACE_S", "ChildResult", "LearnerChild", "StepResult", "run_child"]
 
-# How long a training may still finish after its worker was asked to stop (seconds).
+# How long a step may still finish after its worker was asked to stop (seconds).
 STOP_GRACE_S = 5.0
+# A reply larger than this is a broken learner, not data: the child is killed.
+MAX_REPLY_BYTES = 4 * 1024 * 1024
+# How long a child may take to exit after its last step before it is killed (seconds).
+EXIT_WAIT_S = 5.0
+
+KILLS = ("memory_limit", "hard_time_limit", "lease_lost", "interrupted", "crashed")
+
+
+def _yes() -> bool:
+    return True
+
+
+def _no() -> bool:
+    return False
+
+
+@dataclass
+class StepResult:
+    """How one step ended.
+
+    ``outcome``: ok | error | soft_time_limit | hard_time_limit | memory_limit | lease_lost |
+    interrupted | crashed. ``value`` is the step's JSON answer; ``method`` the learner method
+    that was running (``load`` while importing and building the learner).
+    """
+
+    outcome: str
+    value: Any = None
+    error: str = ""
+    traceback: str = ""
+    method: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the step completed."""
+        return self.outcome == "ok"
 
 
 @dataclass
 class ChildResult:
-    """How the training child ended.
-
-    ``outcome``: ok | error | soft_time_limit | hard_time_limit | memory_limit | lease_lost |
-    interrupted | crashed.
-    """
+    """How a :func:`run_child` training ended (``outcome`` as :class:`StepResult`)."""
 
     outcome: str
     candidate: str | None = None
@@ -74,103 +112,252 @@ def _soft_limit_exceptions() -> tuple[type[BaseException], ...]:
     return (SoftTimeLimitExceeded,)
 
 
+class LearnerChild:
+    """One supervised child process that runs a run's learner steps in sequence.
+
+    ``memory_budget_mb`` bounds the child (with its own children) during every step;
+    ``kill_grace_s`` is the time between a step's soft and hard time limit. Use as a context
+    manager, or call :meth:`close`.
+    """
+
+    def __init__(self, memory_budget_mb: float, kill_grace_s: float, poll_s: float = 0.1):
+        self.memory_budget_mb = memory_budget_mb
+        self.kill_grace_s = kill_grace_s
+        self.poll_s = poll_s
+        self.peak_memory_mb = 0.0
+        self.exit_code: int | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._cmd_fd = -1
+        self._reply_fd = -1
+        self._buf = b""
+        self._eof = False
+
+    # ---- lifetime -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the child (it then waits for its first step)."""
+        cmd_r, cmd_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tasksched.tasks.trainer",
+                 str(os.getpid()), str(cmd_r), str(reply_w)],
+                pass_fds=(cmd_r, reply_w), stdin=subprocess.DEVNULL, cwd=os.getcwd(),
+            )  # fmt: skip
+        except BaseException:
+            for fd in (cmd_r, cmd_w, reply_r, reply_w):
+                os.close(fd)
+            raise
+        os.close(cmd_r)
+        os.close(reply_w)
+        self._cmd_fd, self._reply_fd = cmd_w, reply_r
+
+    @property
+    def alive(self) -> bool:
+        """True while the child runs (started, not killed, not exited)."""
+        return self.proc is not None and self.proc.poll() is None and not self._eof
+
+    def close(self) -> int | None:
+        """End the child: no more steps (it exits), killed if it lingers; its exit code."""
+        proc = self.proc
+        if proc is None:
+            return self.exit_code
+        if self._cmd_fd >= 0:
+            os.close(self._cmd_fd)  # end of its input: the child returns
+            self._cmd_fd = -1
+        try:
+            proc.wait(EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            _kill_tree(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        finally:
+            if self._reply_fd >= 0:
+                os.close(self._reply_fd)
+                self._reply_fd = -1
+        self.exit_code = proc.returncode
+        return self.exit_code
+
+    def __enter__(self) -> LearnerChild:
+        if self.proc is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            _kill_tree(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._eof = True
+
+    # ---- the pipe -------------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            n = os.write(self._cmd_fd, view)
+            view = view[n:]
+
+    def _receive(self, timeout_s: float) -> dict[str, Any] | None:
+        """The next message, if one arrives within ``timeout_s``; raises ValueError for a
+        message that is not a JSON object or too large."""
+        if b"\n" not in self._buf and not self._eof:
+            ready, _, _ = select.select([self._reply_fd], [], [], timeout_s)
+            if ready:
+                chunk = os.read(self._reply_fd, 65536)
+                if chunk:
+                    self._buf += chunk
+                else:
+                    self._eof = True
+        line, sep, rest = self._buf.partition(b"\n")
+        if not sep:
+            if len(self._buf) > MAX_REPLY_BYTES:
+                raise ValueError(f"a reply over {MAX_REPLY_BYTES} bytes")
+            return None
+        self._buf = rest
+        message = json.loads(line)
+        if not isinstance(message, dict):
+            raise ValueError("a reply that is not a JSON object")
+        return message
+
+    # ---- one step -------------------------------------------------------------------------
+    def call(
+        self,
+        step: str,
+        limit_s: float,
+        args: dict[str, Any] | None = None,
+        *,
+        stoppable: bool = True,
+        lease_ok: Callable[[], bool] = _yes,
+        stop_requested: Callable[[], bool] = _no,
+    ) -> StepResult:
+        """Run ``step`` with ``args`` (JSON) in the child under the limits; never raises for
+        how the learner behaved."""
+        if self.proc is None:
+            self.start()
+        started = time.monotonic()
+        if not self.alive:
+            return StepResult("crashed", error=self._died(), method=step)
+        try:
+            self._send({"step": step, "stoppable": stoppable, **(args or {})})
+        except OSError:
+            self._kill()
+            return StepResult("crashed", error=self._died(), method=step)
+        method = step
+        killed_for = ""
+        term_at: float | None = None  # the step's soft time limit: SIGTERM sent
+        stop_at: float | None = None  # this worker was asked to stop
+        reply: dict[str, Any] | None = None
+        soft_exc = _soft_limit_exceptions()
+        assert self.proc is not None
+        while True:
+            try:
+                rss = tree_rss_mb(self.proc.pid)
+                self.peak_memory_mb = max(self.peak_memory_mb, rss)
+                now = time.monotonic()
+                if stoppable and stop_at is None and stop_requested():
+                    stop_at = now
+                    _kill_tree(self.proc.pid, signal.SIGTERM)
+                if rss > self.memory_budget_mb:
+                    killed_for = "memory_limit"
+                elif not lease_ok():
+                    killed_for = "lease_lost"
+                elif stop_at is not None and now - stop_at >= STOP_GRACE_S:
+                    killed_for = "interrupted"
+                elif term_at is not None and now - term_at >= self.kill_grace_s:
+                    killed_for = "hard_time_limit"
+                elif term_at is None and stop_at is None and now - started >= limit_s:
+                    if stoppable:
+                        term_at = now
+                        _kill_tree(self.proc.pid, signal.SIGTERM)
+                    else:  # it ignores SIGTERM (a stop must not cut it short)
+                        killed_for = "hard_time_limit"
+                if killed_for:
+                    self._kill()
+                    break
+                try:
+                    message = self._receive(self.poll_s)
+                except ValueError as exc:
+                    self._kill()
+                    error = f"{method}() broke the protocol: {exc}"
+                    return StepResult("error", error=error, method=method,
+                                      duration_s=time.monotonic() - started)  # fmt: skip
+                if message is not None:
+                    if message.get("event") == "method":  # progress: train -> evaluate
+                        method = str(message.get("method") or method)
+                        continue
+                    reply = message
+                    break
+                if self._eof or self.proc.poll() is not None:
+                    if b"\n" in self._buf:
+                        continue  # its last words are still to be read
+                    self._kill()
+                    break
+            except soft_exc:
+                # Celery's own soft limit (a backstop above ours): stop cleanly all the same.
+                if term_at is None and stoppable:
+                    term_at = time.monotonic()
+                    _kill_tree(self.proc.pid, signal.SIGTERM)
+        duration = time.monotonic() - started
+        done = {"method": str((reply or {}).get("method") or method), "duration_s": duration}
+        if killed_for:
+            return StepResult(killed_for, **done)  # type: ignore[arg-type]
+        if reply is None:
+            return StepResult("crashed", error=self._died(), **done)  # type: ignore[arg-type]
+        if reply.get("ok"):
+            return StepResult("ok", value=reply.get("value"), **done)  # type: ignore[arg-type]
+        if stop_at is not None or (reply.get("stopped") and term_at is None):
+            # Asked to stop, or stopped by a SIGTERM that was not ours (its process group was
+            # told to stop): an interruption, not the learner's failure.
+            return StepResult("interrupted", **done)  # type: ignore[arg-type]
+        if reply.get("stopped") or term_at is not None:
+            return StepResult("soft_time_limit", **done)  # type: ignore[arg-type]
+        return StepResult(
+            "error",
+            error=str(reply.get("error") or "unknown error"),
+            traceback=str(reply.get("traceback") or ""),
+            **done,  # type: ignore[arg-type]
+        )
+
+    def _died(self) -> str:
+        code = None if self.proc is None else self.proc.poll()
+        if code is not None:
+            self.exit_code = code
+        return f"the learner's process died (exit code {code})"
+
+
 def run_child(
     job: dict[str, Any],
     memory_budget_mb: float,
     soft_limit_s: float,
     kill_grace_s: float,
-    lease_ok: Callable[[], bool] = lambda: True,
+    lease_ok: Callable[[], bool] = _yes,
     poll_s: float = 0.1,
-    stop_requested: Callable[[], bool] = lambda: False,
+    stop_requested: Callable[[], bool] = _no,
 ) -> ChildResult:
-    """Train in a child process under the limits; returns how it ended (never raises for it)."""
-    workdir = tempfile.mkdtemp(prefix="tasksched-train-")
-    job = {**job, "result_path": os.path.join(workdir, "result.json"), "parent_pid": os.getpid()}
-    job_path = os.path.join(workdir, "job.json")
-    with open(job_path, "w") as fh:
-        json.dump(job, fh)
+    """Build the learner and train + evaluate it in a child of its own under the limits
+    (``job``: ``learner``, ``options``, ``context``); never raises for how it ended."""
+    child = LearnerChild(memory_budget_mb, kill_grace_s, poll_s)
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tasksched.tasks.trainer", job_path], cwd=os.getcwd()
-    )
-    peak = 0.0
-    killed_for = ""
-    term_sent_at: float | None = None
-    stop_at: float | None = None  # when this worker was asked to stop
-    soft_exc = _soft_limit_exceptions()
-    try:
-        while True:
-            try:
-                if proc.poll() is not None:
-                    break
-                rss = tree_rss_mb(proc.pid)
-                peak = max(peak, rss)
-                elapsed = time.monotonic() - started
-                if stop_at is None and stop_requested():
-                    stop_at = time.monotonic()
-                    _kill_tree(proc.pid, signal.SIGTERM)
-                if rss > memory_budget_mb:
-                    killed_for = "memory_limit"
-                elif not lease_ok():
-                    killed_for = "lease_lost"
-                elif stop_at is not None and time.monotonic() - stop_at >= STOP_GRACE_S:
-                    killed_for = "interrupted"
-                elif term_sent_at is not None and time.monotonic() - term_sent_at >= kill_grace_s:
-                    killed_for = "hard_time_limit"
-                elif term_sent_at is None and stop_at is None and elapsed >= soft_limit_s:
-                    term_sent_at = time.monotonic()
-                    _kill_tree(proc.pid, signal.SIGTERM)
-                if killed_for:
-                    _kill_tree(proc.pid, signal.SIGKILL)
-                    proc.wait(10)
-                    break
-                time.sleep(poll_s)
-            except soft_exc:
-                # Celery's own soft limit (a backstop above ours): stop cleanly all the same.
-                if term_sent_at is None:
-                    term_sent_at = time.monotonic()
-                    _kill_tree(proc.pid, signal.SIGTERM)
-        result = _read(job["result_path"])
-    finally:
-        if proc.poll() is None:
-            _kill_tree(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        shutil.rmtree(workdir, ignore_errors=True)
-    duration = time.monotonic() - started
-    base = {"exit_code": proc.returncode, "peak_memory_mb": round(peak, 1), "duration_s": duration}
-    if killed_for:
-        return ChildResult(outcome=killed_for, **base)  # type: ignore[arg-type]
-    if not result.get("ok") and (
-        stop_at is not None or (result.get("stopped") and term_sent_at is None)
-    ):
-        # Asked to stop, or stopped by a SIGTERM that was not ours (its process group was
-        # told to stop): an interruption, not a training failure.
-        return ChildResult(outcome="interrupted", **base)  # type: ignore[arg-type]
-    if result.get("ok"):
-        return ChildResult(
-            outcome="ok",
-            candidate=result.get("candidate"),
-            evaluation=dict(result.get("evaluation") or {}),
-            **base,  # type: ignore[arg-type]
-        )
-    if result.get("stopped") or term_sent_at is not None:
-        return ChildResult(outcome="soft_time_limit", **base)  # type: ignore[arg-type]
-    if result.get("error"):
-        return ChildResult(
-            outcome="error",
-            error=str(result["error"]),
-            traceback=str(result.get("traceback", "")),
-            **base,  # type: ignore[arg-type]
-        )
+    with child:
+        res = child.call(
+            "load", soft_limit_s,
+            {"learner": job["learner"], "options": job.get("options") or {}},
+            lease_ok=lease_ok, stop_requested=stop_requested,
+        )  # fmt: skip
+        if res.ok:
+            res = child.call("train", soft_limit_s - (time.monotonic() - started),
+                             {"context": job["context"]}, lease_ok=lease_ok,
+                             stop_requested=stop_requested)  # fmt: skip
+    value = res.value if isinstance(res.value, dict) else {}
+    candidate = value.get("candidate")
     return ChildResult(
-        outcome="crashed", error=f"training process died (exit code {proc.returncode})", **base  # type: ignore[arg-type]
+        outcome=res.outcome,
+        candidate=candidate if isinstance(candidate, str) else None,
+        evaluation=dict(value.get("evaluation") or {}),
+        error=res.error,
+        traceback=res.traceback,
+        exit_code=child.exit_code,
+        peak_memory_mb=round(child.peak_memory_mb, 1),
+        duration_s=time.monotonic() - started,
     )
-
-
-def _read(path: str) -> dict[str, Any]:
-    try:
-        with open(path) as fh:
-            data = json.load(fh)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

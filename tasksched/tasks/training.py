@@ -80,7 +80,8 @@ def pipeline() -> RunPipeline:
 
 
 _SOFT_S, _HARD_S = training_time_limits_s(
-    float(get_settings().max_training_time_s), get_settings().training_kill_grace_s
+    float(get_settings().max_training_time_s), get_settings().training_kill_grace_s,
+    get_settings().learner_step_timeout_s,
 )
 
 
