@@ -209,7 +209,7 @@ class RunPipeline:
                 reason += f"; {_restored(said)}"
             except StepFailed as exc:
                 reason += f"; restoring the backup failed: {exc}"
-        fields.setdefault("peak_memory_mb", p.learner.peak_memory_mb)
+        fields["peak_memory_mb"] = p.learner.peak_memory_mb  # every step's, the failed one's too
         return self.pre.end(
             p.msg, p.token, RunStatus.FAILED, reason, p.record, fields.pop("check", "training"),
             rolled_back=rolled_back, checks=p.checks, **fields,
@@ -263,6 +263,7 @@ class RunPipeline:
             except StepFailed as exc:
                 reason = f"promote failed: {exc}"
                 return self._fail(p, reason, backup, **facts, **scores, **_step_facts(exc))
+            facts["peak_memory_mb"] = p.learner.peak_memory_mb
             return self.pre.end(
                 p.msg, p.token, RunStatus.SUCCEEDED, gd.reason, p.record, "gates",
                 checks=checks, rolled_back=False, **facts, **scores,
@@ -279,6 +280,7 @@ class RunPipeline:
                     p, f"{reason}, but restoring failed: {exc}", None,
                     **facts, **scores, **_step_facts(exc),
                 )
+        facts["peak_memory_mb"] = p.learner.peak_memory_mb
         return self.pre.end(
             p.msg, p.token, RunStatus.REJECTED, reason, p.record, "gates",
             checks=checks, rolled_back=rolled_back, **facts, **scores,

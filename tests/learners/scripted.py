@@ -2,7 +2,13 @@
 
 ``Scripted`` does what its options say: how much data it reports, the scores it returns, how
 long and with how much memory it trains, where it fails. It trains in place over
-``model.txt`` and keeps a call log, so tests can see backups, rollbacks and promotions.
+``model.txt`` and keeps a call log, so tests can see backups, rollbacks and promotions, and
+in which process each call ran (``pid``, ``ppid``) and the instance was built (``built_pid``).
+
+Faults by step (the option's value names the method: ``init``, ``count``, ``backup``, ``train``,
+``evaluate``, ``promote``, ``restore``): ``fail`` raises, ``hang`` sleeps ignoring SIGTERM,
+``crash`` ends the process without a word, ``bloat`` holds ``bloat_mb`` MB and waits.
+With ``$TASKSCHED_TEST_BUILT`` set, every construction appends its pid and parent's pid there.
 """
 
 from __future__ import annotations
@@ -26,6 +32,12 @@ class Scripted:
 
     def __init__(self, options: dict[str, Any]):
         self.o = dict(options)
+        self.built_pid = os.getpid()
+        built = os.environ.get("TASKSCHED_TEST_BUILT")
+        if built:
+            with open(built, "a") as fh:
+                fh.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}) + "\n")
+        self._fail("init")
 
     def _dir(self, ctx: RunContext) -> Path:
         path = Path(ctx.model_dir)
@@ -34,17 +46,35 @@ class Scripted:
 
     def _log(self, ctx: RunContext, call: str, **info: Any) -> None:
         with open(self._dir(ctx) / "calls.log", "a") as fh:
-            entry = {"call": call, "run_id": ctx.run_id, "pid": os.getpid(), **info}
+            entry = {"call": call, "run_id": ctx.run_id, "pid": os.getpid(),
+                     "ppid": os.getppid(), "built_pid": self.built_pid, **info}  # fmt: skip
             fh.write(json.dumps(entry) + "\n")
 
     def _fail(self, where: str) -> None:
         if self.o.get("fail") == where:
             raise RuntimeError(f"scripted failure in {where}")
+        if self.o.get("crash") == where:
+            os._exit(9)  # dies without a word (like a segfault)
+        if self.o.get("bloat") == where:
+            ballast = b"x" * int(float(self.o.get("bloat_mb", 300)) * MB)  # written: resident
+            self._wait(60.0)
+            del ballast
+        if self.o.get("hang") == where:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a clean stop is not enough
+            self._wait(3600.0)
+
+    @staticmethod
+    def _wait(seconds: float) -> None:
+        # Wall time spent "working" (not synchronisation), in small steps so that a signal is
+        # handled promptly.
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def count_available_data(self, ctx: RunContext) -> int:
-        self._fail("count")
         first = not any(c["run_id"] == ctx.run_id for c in self.log_entries(ctx, "count"))
         self._log(ctx, "count")
+        self._fail("count")
         # count_s: a slow data source; count_s_first: slow on a run's first attempt only.
         slow = float(self.o.get("count_s", 0)) or (float(self.o.get("count_s_first", 0))
                                                    if first else 0.0)  # fmt: skip
@@ -67,6 +97,7 @@ class Scripted:
         model = root / "model.txt"
         dest.write_text(model.read_text() if model.exists() else "")
         self._log(ctx, "backup")
+        self._fail("backup")
         return str(dest)
 
     def train(self, ctx: RunContext) -> str | None:
@@ -89,6 +120,7 @@ class Scripted:
         return "model.txt"
 
     def evaluate(self, ctx: RunContext, candidate: str | None) -> Evaluation | dict[str, Any]:
+        self._log(ctx, "evaluate")
         self._fail("evaluate")
         if self.o.get("bad_evaluation"):
             return {"quality_score": "high"}
@@ -100,10 +132,12 @@ class Scripted:
         )
 
     def promote(self, ctx: RunContext, candidate: str | None) -> None:
-        self._fail("promote")
         self._log(ctx, "promote")
+        self._fail("promote")
 
     def restore(self, ctx: RunContext, backup: str | None) -> None:
+        self._log(ctx, "restore_begin")
+        self._fail("restore")
         assert backup is not None
         shutil.copyfile(backup, self._dir(ctx) / "model.txt")
         self._log(ctx, "restore")

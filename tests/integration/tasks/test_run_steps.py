@@ -101,9 +101,13 @@ def test_success_runs_checks_in_order_trains_in_a_child_and_promotes(rig: Rig) -
     assert run["data_count"] == 500 and run["quality_score"] == 0.95
     assert float(run["prerun_ms"]) > 0 and run["worker"] == "w-test"
     calls = [c["call"] for c in rig.calls(sid)]
-    assert calls == ["count", "backup", "train", "promote"]
-    train_call = rig.calls(sid)[2]
-    assert train_call["pid"] != os.getpid()  # trained in a child process
+    assert calls == ["count", "backup", "train", "evaluate", "promote"]
+    # One child process per run: every call (and the learner's construction) in it, none in
+    # this process (the worker's).
+    pids = {(c["pid"], c["built_pid"], c["ppid"]) for c in rig.calls(sid)}
+    assert len(pids) == 1
+    pid, built_pid, ppid = pids.pop()
+    assert pid == built_pid != os.getpid() and ppid == os.getpid()
     assert rig.counters(sid)["successful_runs"] == 1
     assert not rig.store.redis.exists(rig.store.keys.run_lock(sid))
     # Notifications were queued as subtasks for "started" and "succeeded".
