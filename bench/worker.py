@@ -1,21 +1,28 @@
-"""Benchmark: a worker's pre-run checks, from receiving the task to calling the learner.
+"""Benchmark: a worker's pre-run checks, and the learner child each run starts.
 
-Measures ``PreRun.check`` (checks 1-6: the claim script with the run id and run lock, the
-schedule/switch/cooldown decisions, the host reading, the learner's data count) against a
-real redis-server started here, in-process, with a do-nothing learner so that only
-tasksched's own cost is timed. Each run is finished (untimed) to free its lock.
+1. ``PreRun.check`` (checks 1-6: the claim script with the run id and run lock, the
+   schedule/switch/cooldown decisions, the host reading, the data count) against a real
+   redis-server started here, in-process, with the learner's child replaced by an in-process
+   stub, so that only tasksched's own checks are timed. Each run is finished (untimed).
+2. The learner child (``ChildLearner``, what every run starts since the learner is only built
+   there): spawn -> learner built -> ``count_available_data`` answered, and its exit, with a
+   do-nothing learner; median of ``--child-runs``, with the CPU time it costs the host and the
+   interpreter's own start (``python -c pass``) for scale.
 
-    .venv/bin/python bench/worker.py [--runs 2000] [--schedules 200] [--worker-runs 40]
+    .venv/bin/python bench/worker.py [--runs 2000] [--schedules 200] [--child-runs 30]
+                                     [--worker-runs 40]
 
 With ``--worker-runs N`` it also starts a real ``celery -A tasksched worker`` and reads the
-``prerun_ms`` each run records (task start -> learner ready, measured by the worker itself)
-and the queue-to-claim time (``started_at - queued_at``, Redis clock), one run at a time.
+``prerun_ms`` each run records (task start -> data counted, the child's start included,
+measured by the worker itself), the queue-to-claim time (``started_at - queued_at``, Redis
+clock) and queued -> finished for a run that trains (the do-nothing learner), one at a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -28,7 +35,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._machine import machine, pct, redis_server
-from tasksched.gates import Evaluation
 from tasksched.learners.base import RunContext
 from tasksched.manager import SchedulerManager
 from tasksched.models import RunStatus, RunTrigger
@@ -36,32 +42,61 @@ from tasksched.resources import HostMonitor
 from tasksched.settings import Settings
 from tasksched.store import Store
 from tasksched.store.lifecycle import RunLifecycle
+from tasksched.tasks import prerun
+from tasksched.tasks.child_learner import ChildLearner
 from tasksched.tasks.prerun import Outcome, PreRun, RunMessage
 
 
-class NullLearner:
-    """Reports data instantly; never trains (only the checks are timed)."""
+class InProcessStub:
+    """Stands in for the learner's child in part 1 (only tasksched's checks are timed)."""
 
-    def __init__(self, options: dict[str, Any]):
-        pass
+    def __init__(self, target: str, options: dict[str, Any], *args: Any) -> None:
+        self.target = target
 
     def count_available_data(self, ctx: RunContext) -> int:
         return 1000
 
-    def backup(self, ctx: RunContext) -> str | None:
+    def close(self) -> None:
         return None
 
-    def train(self, ctx: RunContext) -> str | None:
-        return None
 
-    def evaluate(self, ctx: RunContext, candidate: str | None) -> Evaluation:
-        return Evaluation(1.0, 1.0)
+def _cpu_children_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
-    def promote(self, ctx: RunContext, candidate: str | None) -> None:
-        return None
 
-    def restore(self, ctx: RunContext, backup: str | None) -> None:
-        return None
+def child_startup(runs: int, workdir: str) -> None:
+    """The learner child of a run: start -> built -> counted, then its exit (median of N)."""
+    ctx = RunContext("bench", "s", "r", str(Path(workdir) / "m"))
+    start_ms: list[float] = []
+    close_ms: list[float] = []
+    cpu_ms: list[float] = []
+    python_ms: list[float] = []
+    for i in range(runs + 2):
+        cpu0 = _cpu_children_s()
+        t0 = time.perf_counter()
+        learner = ChildLearner("bench.null_learner:NullLearner", {}, 512.0, 60.0, 5.0)
+        if learner.count_available_data(ctx) != 1000:
+            raise SystemExit("the child counted wrong")
+        t1 = time.perf_counter()
+        learner.close()
+        t2 = time.perf_counter()
+        cpu = _cpu_children_s() - cpu0
+        t3 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        t4 = time.perf_counter()
+        if i >= 2:  # the first ones warm the page cache up
+            start_ms.append((t1 - t0) * 1000.0)
+            close_ms.append((t2 - t1) * 1000.0)
+            cpu_ms.append(cpu * 1000.0)
+            python_ms.append((t4 - t3) * 1000.0)
+    print(f"learner child per run (one per run, every learner step in it), runs={len(start_ms)}:")
+    print(
+        f"  start -> learner built -> count answered: p50={statistics.median(start_ms):.1f} ms "
+        f"p90={pct(start_ms, 90):.1f} ms; exit p50={statistics.median(close_ms):.1f} ms; "
+        f"CPU p50={statistics.median(cpu_ms):.1f} ms"
+    )
+    print(f"  (python -c pass on this machine: p50={statistics.median(python_ms):.1f} ms)")
 
 
 def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdir: str) -> None:
@@ -70,7 +105,7 @@ def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdi
     env.update(
         TASKSCHED_REDIS_URL=settings.redis_url,
         TASKSCHED_STATE_DIR=workdir,
-        TASKSCHED_LEARNERS="null=bench.worker:NullLearner",  # registered by the operator
+        TASKSCHED_LEARNERS="null=bench.null_learner:NullLearner",  # registered by the operator
         PYTHONPATH=str(Path(__file__).resolve().parent.parent),
     )
     log = open(Path(workdir) / "worker.log", "wb")  # noqa: SIM115 - closed below
@@ -89,6 +124,7 @@ def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdi
         sid = manager.create_training_schedule("bench", "real", "0 * * * *", cfg)
         prerun: list[float] = []
         to_claim: list[float] = []
+        to_end: list[float] = []
         for i in range(runs + 2):
             rec = manager.trigger_training("bench", sid).wait(120, interval_s=0.02)
             if rec["status"] != "succeeded":
@@ -96,10 +132,15 @@ def real_worker(settings: Settings, manager: SchedulerManager, runs: int, workdi
             if i >= 2:  # the first runs warm the worker up
                 prerun.append(float(rec["prerun_ms"]))
                 to_claim.append((rec["started_at"] - rec["queued_at"]) * 1000.0)
+                to_end.append((rec["finished_at"] - rec["queued_at"]) * 1000.0)
         print(f"real worker (prefork, 1 slot), runs={len(prerun)}:")
         print(
-            f"  checks (task start -> learner): p50={statistics.median(prerun):.3f} ms "
-            f"p99={pct(prerun, 99):.3f} ms"
+            f"  checks (task start -> data counted in the child): "
+            f"p50={statistics.median(prerun):.3f} ms p99={pct(prerun, 99):.3f} ms"
+        )
+        print(
+            f"  queued -> finished (a run that trains, do-nothing learner): "
+            f"p50={statistics.median(to_end):.1f} ms p99={pct(to_end, 99):.1f} ms"
         )
         print(
             f"  queued -> claimed (broker + worker, idle queue): "
@@ -115,12 +156,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--schedules", type=int, default=200)
+    ap.add_argument("--child-runs", type=int, default=30)
     ap.add_argument("--worker-runs", type=int, default=0)
     args = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="bench-worker-")
     with redis_server() as url:
         settings = Settings(redis_url=url, state_dir=workdir,
-                            learners="null=__main__:NullLearner")  # fmt: skip
+                            learners="null=bench.null_learner:NullLearner")  # fmt: skip
         store = Store(settings=settings)
         manager = SchedulerManager(store=store)
         cfg = {
@@ -136,6 +178,7 @@ def main() -> None:
         )
         monitor = HostMonitor.get(settings.worker_cpu_sample_s)
         pre = PreRun(store, settings, monitor)
+        prerun.ChildLearner = InProcessStub  # type: ignore[misc,assignment]  # part 1 only
         life = RunLifecycle(store)
         times_ms: list[float] = []
         total = args.runs + 100  # the first 100 warm up (imports, script loading, caches)
@@ -156,7 +199,9 @@ def main() -> None:
             life.finish(run_id, sid, result.token, RunStatus.SUCCEEDED, "bench", 3, 60.0)
             if i >= 100:
                 times_ms.append(elapsed)
-        print("tasksched worker pre-run checks (receive -> learner), in-process, real redis-server")
+        prerun.ChildLearner = ChildLearner  # type: ignore[misc]
+        print("tasksched worker pre-run checks (receive -> data counted), in-process, "
+              "real redis-server, the learner's child stubbed")  # fmt: skip
         print(machine())
         print(f"runs={len(times_ms)} schedules={len(sids)}")
         print(
@@ -165,6 +210,8 @@ def main() -> None:
             f"max={max(times_ms):.3f} ms  (goal: p50 < 5 ms)"
         )
         monitor.stop()
+        if args.child_runs:
+            child_startup(args.child_runs, workdir)
         if args.worker_runs:
             real_worker(settings, manager, args.worker_runs, workdir)
         store.redis.close()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tasksched.models import SafetyControls
+if TYPE_CHECKING:  # a type only: the learner's child imports this module without pydantic
+    from tasksched.models import SafetyControls
 
 __all__ = ["Evaluation", "GateDecision", "decide"]
 

@@ -29,7 +29,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from tasksched.errors import LearnerError
 from tasksched.gates import Evaluation
-from tasksched.plugins import registered_learners, unknown_learner
 
 __all__ = [
     "DEFAULT_LEARNER",
@@ -125,6 +124,9 @@ def learner_target(name: str, learners_setting: str = "") -> str:
     Raises LearnerError (naming the registered learners) when ``name`` is not registered on
     this host, an import path included: a schedule never chooses what is imported.
     """
+    # Here, not at the top: the learner's child imports this module, never the registry.
+    from tasksched.plugins import registered_learners, unknown_learner
+
     registered = registered_learners(learners_setting)
     target = registered.get(name)
     if target is None:
