@@ -44,7 +44,14 @@ MAX_REPLY_BYTES = 4 * 1024 * 1024
 # How long a child may take to exit after its last step before it is killed (seconds).
 EXIT_WAIT_S = 5.0
 
-KILLS = ("memory_limit", "hard_time_limit", "lease_lost", "interrupted", "crashed")
+# What the learner never needs: the store's and broker's addresses (with their passwords), the
+# secrets' key and the API keys. Left out of the child's environment (defence in depth: the
+# child runs as the worker's user, it is no sandbox).
+HIDDEN_VARIABLES = frozenset(
+    f"TASKSCHED_{name}"
+    for name in ("SECRET_KEY", "SECRET_KEY_PREVIOUS", "API_KEYS", "REDIS_URL", "BROKER_URL",
+                 "RESULT_BACKEND", "BROKER_TRANSPORT_OPTIONS")
+)  # fmt: skip
 
 
 def _yes() -> bool:
@@ -142,6 +149,7 @@ class LearnerChild:
                 [sys.executable, "-m", "tasksched.tasks.trainer",
                  str(os.getpid()), str(cmd_r), str(reply_w)],
                 pass_fds=(cmd_r, reply_w), stdin=subprocess.DEVNULL, cwd=os.getcwd(),
+                env={k: v for k, v in os.environ.items() if k not in HIDDEN_VARIABLES},
             )  # fmt: skip
         except BaseException:
             for fd in (cmd_r, cmd_w, reply_r, reply_w):

@@ -3,7 +3,8 @@
 ``Scripted`` does what its options say: how much data it reports, the scores it returns, how
 long and with how much memory it trains, where it fails. It trains in place over
 ``model.txt`` and keeps a call log, so tests can see backups, rollbacks and promotions, and
-in which process each call ran (``pid``, ``ppid``) and the instance was built (``built_pid``).
+in which process each call ran (``pid``, ``ppid``) and the instance was built (``built_pid``),
+and the ``TASKSCHED_*`` variables it saw (``env``).
 
 Faults by step (the option's value names the method: ``init``, ``count``, ``backup``, ``train``,
 ``evaluate``, ``promote``, ``restore``): ``fail`` raises, ``hang`` sleeps ignoring SIGTERM,
@@ -47,7 +48,9 @@ class Scripted:
     def _log(self, ctx: RunContext, call: str, **info: Any) -> None:
         with open(self._dir(ctx) / "calls.log", "a") as fh:
             entry = {"call": call, "run_id": ctx.run_id, "pid": os.getpid(),
-                     "ppid": os.getppid(), "built_pid": self.built_pid, **info}  # fmt: skip
+                     "ppid": os.getppid(), "built_pid": self.built_pid,
+                     "env": sorted(k for k in os.environ if k.startswith("TASKSCHED_")),
+                     **info}  # fmt: skip
             fh.write(json.dumps(entry) + "\n")
 
     def _fail(self, where: str) -> None:

@@ -129,6 +129,9 @@ def test_the_learner_is_built_and_called_only_in_the_runs_child(site: Site) -> N
     for sid in (ok, rejected, killed, few):
         for call in site.calls(sid):
             assert call["pid"] == call["built_pid"] and call["pid"] not in workers, call
+            # The worker's secrets and the store's address are not in the child's environment.
+            assert "TASKSCHED_STATE_DIR" in call["env"], call["env"]
+            assert not {"TASKSCHED_SECRET_KEY", "TASKSCHED_REDIS_URL"} & set(call["env"])
     # One child per run for every step; after the memory kill the rollback had a fresh one.
     assert len({c["pid"] for c in site.calls(ok)}) == 1
     assert len({c["pid"] for c in site.calls(rejected)}) == 1
