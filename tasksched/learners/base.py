@@ -1,16 +1,16 @@
 """The learner protocol and its loader.
 
-A learner is what a schedule trains. The worker calls it in this order (see
+A learner is what a schedule trains. It is built and called only in the run's supervised
+child process (``tasks/trainer.py``; one instance for the whole run), in this order (see
 ``docs/learners.md``):
 
-1. ``count_available_data(ctx)`` - how many *new* samples exist (cheap; in the worker).
-2. ``backup(ctx)`` - save the current model, return a reference (or None) (in the worker).
-3. ``train(ctx)`` - train a candidate on at most ``ctx.max_samples`` samples, return a
-   candidate reference (in a child process that the worker can stop).
+1. ``count_available_data(ctx)`` - how many *new* samples exist (cheap: a pre-run check).
+2. ``backup(ctx)`` - save the current model, return a reference (or None).
+3. ``train(ctx)`` - train a candidate on at most ``ctx.max_samples`` samples, return it.
 4. ``evaluate(ctx, candidate)`` - score the candidate and the current model
-   (:class:`~tasksched.gates.Evaluation`) (same child process, same instance as ``train``).
-5. ``promote(ctx, candidate)`` - make the candidate the current model (in the worker), or
-6. ``restore(ctx, backup)`` - put the backup back (rejection, failure, stop) (in the worker).
+   (:class:`~tasksched.gates.Evaluation`).
+5. ``promote(ctx, candidate)`` - make the candidate the current model, or
+6. ``restore(ctx, backup)`` - put the backup back (rejection, failure, stop).
 
 Learners are registered by the operator under a name (the entry-point group
 ``tasksched.learners``, or ``TASKSCHED_LEARNERS``: see :mod:`tasksched.plugins`); a schedule

@@ -19,8 +19,8 @@ labels replaced at random: a way to make a worse model on purpose), ``initial_sa
 The model directory is never an option: tasksched derives it from the tenant and schedule.
 
 ``count_available_data``, ``backup``, ``promote`` and ``restore`` use the standard library
-only, so a worker never imports scikit-learn; ``train`` and ``evaluate`` run in the training
-child process.
+only, so only ``train`` and ``evaluate`` import scikit-learn (all of them run in the run's
+child process).
 """
 
 from __future__ import annotations
