@@ -141,7 +141,6 @@ class RunPipeline:
             return self._after(msg, outcome)
 
     def _claimed(self, claimed: Claimed, keeper: LeaseKeeper, stop: Callable[[], bool]) -> Outcome:
-        msg = claimed.msg
         checked = self.pre.after_claim(claimed, stop)
         if isinstance(checked, Outcome):
             return checked
@@ -149,9 +148,9 @@ class RunPipeline:
             if not keeper.ok():
                 return self._lease_lost(checked)
             if stop():
-                return self.pre.end(
-                    msg, checked.token, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record,
-                    "shutdown", checks=checked.checks, stop="interrupted",
+                return self._end(
+                    checked, RunStatus.INTERRUPTED, _INTERRUPTED, checked.record, "shutdown",
+                    checks=checked.checks, stop="interrupted",
                 )  # fmt: skip
             return self.train(checked, keeper, stop)
         finally:
@@ -184,6 +183,7 @@ class RunPipeline:
     def _lease_lost(self, p: Prepared, reason: str = "", **fields: Any) -> Outcome:
         """This attempt lost its run lock: re-queue the run once (a new message), else lost."""
         msg = p.msg
+        p.learner.close()
         grace = grace_s(self.store, msg.schedule_id)
         why = reason or "its run lock was lost (not renewed in time)"
         lost = self.pre.life.lost(
@@ -200,6 +200,15 @@ class RunPipeline:
             return Outcome(RunStatus.LOST, why, check="run_lock", record=p.record)
         return Outcome(None, f"not applied: the run changed meanwhile ({why})", check="run_lock")
 
+    def _end(
+        self, p: Prepared, status: RunStatus, reason: str, record: ScheduleRecord, check: str,
+        **fields: Any,
+    ) -> Outcome:
+        """Record the prepared run's outcome once its learner's child has ended (a final
+        record means nothing of the run still runs)."""
+        p.learner.close()
+        return self.pre.end(p.msg, p.token, status, reason, record, check, **fields)
+
     def _fail(self, p: Prepared, reason: str, backup: str | None, **fields: Any) -> Outcome:
         rolled_back = False
         if backup is not None:
@@ -210,8 +219,8 @@ class RunPipeline:
             except StepFailed as exc:
                 reason += f"; restoring the backup failed: {exc}"
         fields["peak_memory_mb"] = p.learner.peak_memory_mb  # every step's, the failed one's too
-        return self.pre.end(
-            p.msg, p.token, RunStatus.FAILED, reason, p.record, fields.pop("check", "training"),
+        return self._end(
+            p, RunStatus.FAILED, reason, p.record, fields.pop("check", "training"),
             rolled_back=rolled_back, checks=p.checks, **fields,
         )
 
@@ -264,8 +273,8 @@ class RunPipeline:
                 reason = f"promote failed: {exc}"
                 return self._fail(p, reason, backup, **facts, **scores, **_step_facts(exc))
             facts["peak_memory_mb"] = p.learner.peak_memory_mb
-            return self.pre.end(
-                p.msg, p.token, RunStatus.SUCCEEDED, gd.reason, p.record, "gates",
+            return self._end(
+                p, RunStatus.SUCCEEDED, gd.reason, p.record, "gates",
                 checks=checks, rolled_back=False, **facts, **scores,
             )
         reason = gd.reason
@@ -281,8 +290,8 @@ class RunPipeline:
                     **facts, **scores, **_step_facts(exc),
                 )
         facts["peak_memory_mb"] = p.learner.peak_memory_mb
-        return self.pre.end(
-            p.msg, p.token, RunStatus.REJECTED, reason, p.record, "gates",
+        return self._end(
+            p, RunStatus.REJECTED, reason, p.record, "gates",
             checks=checks, rolled_back=rolled_back, **facts, **scores,
         )
 
@@ -300,8 +309,8 @@ class RunPipeline:
                 facts["error"] = f"restoring the backup failed: {exc}"
         if result.outcome == "lease_lost":
             return self._lease_lost(p, self._why(result, p), rolled_back=rolled_back, **facts)
-        return self.pre.end(
-            p.msg, p.token, RunStatus.INTERRUPTED, _INTERRUPTED, p.record, "shutdown",
+        return self._end(
+            p, RunStatus.INTERRUPTED, _INTERRUPTED, p.record, "shutdown",
             checks=p.checks, stop="interrupted", rolled_back=rolled_back, **facts,
         )  # fmt: skip
 

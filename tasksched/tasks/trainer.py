@@ -18,6 +18,7 @@ when its input closes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -143,5 +144,15 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _end(code: int) -> None:
+    """Exit at once, as multiprocessing's children do: the run's outcome waits for this exit,
+    and tearing down an interpreter that imported a learner's libraries (scikit-learn, numpy)
+    takes hundreds of milliseconds that nothing needs. Output is flushed first."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    _end(main(sys.argv))
