@@ -147,3 +147,18 @@ def test_a_stop_during_count_available_data_interrupts_the_run(rig: Rig) -> None
     assert run["stop"] == "interrupted" and run["step"] == "count_available_data"
     assert "not a failure" in run["reason"] and time.monotonic() - t0 < 30
     assert rig.store.schedules.get(sid).counters["failed_runs"] == 0
+
+
+def test_a_stop_during_a_backup_that_ignores_it_is_killed_after_the_grace(rig: Rig) -> None:
+    from tasksched.tasks.supervisor import STOP_GRACE_S
+
+    sid = rig.schedule({"count": 500, "hang": "backup"})
+    backing_up = lambda: any(c["call"] == "backup" for c in rig.calls(sid))  # noqa: E731
+    t0 = time.monotonic()
+    outcome, run = rig.run(sid, stop=backing_up)
+    took = time.monotonic() - t0
+    assert outcome.status is RunStatus.INTERRUPTED, run["reason"]
+    assert run["stop"] == "interrupted" and run["step"] == "backup"
+    assert run["rolled_back"] is False and STOP_GRACE_S <= took < STOP_GRACE_S + 30
+    assert not _learner_children()
+    assert rig.store.schedules.get(sid).counters["failed_runs"] == 0
