@@ -1,8 +1,8 @@
 """Benchmark: a worker's pre-run checks, and the learner child each run starts.
 
 1. ``PreRun.check`` (checks 1-6: the claim script with the run id and run lock, the
-   schedule/switch/cooldown decisions, the host reading, the data count) against a real
-   redis-server started here, in-process, with the learner's child replaced by an in-process
+   schedule/switch/cooldown decisions, the host reading and the host's admission ledger, the
+   data count) against a real redis-server started here, in-process, with the learner's child replaced by an in-process
    stub, so that only tasksched's own checks are timed. Each run is finished (untimed).
 2. The learner child (``ChildLearner``, what every run starts since the learner is only built
    there): spawn -> learner built -> ``count_available_data`` answered, and its exit, with a
@@ -197,6 +197,7 @@ def main() -> None:
             if isinstance(result, Outcome):
                 raise SystemExit(f"run {run_id} did not pass its checks: {result.reason}")
             life.finish(run_id, sid, result.token, RunStatus.SUCCEEDED, "bench", 3, 60.0)
+            pre.release(run_id)  # as the pipeline does at the run's end (untimed)
             if i >= 100:
                 times_ms.append(elapsed)
         prerun.ChildLearner = ChildLearner  # type: ignore[misc]

@@ -9,19 +9,17 @@
 
 Checks 1 and 2 and the reads for 3 and 4 are one Redis script (``run_claim.lua``), which also
 refuses a run id remembered by its tombstone, records nothing for a deleted schedule and records
-a cron run received past its misfire grace (plus a margin) as missed; 5 reads this host (CPU
-sampled in the background); 6 asks the learner, in the run's supervised child process (started
-here, kept for the rest of the run: the worker never builds a learner). :meth:`PreRun.claim`
-does checks 1 and 2 and
-returns a :class:`Claimed` run (lock held, status ``running``: the caller renews the lock from
-here on) or a final :class:`Outcome`; :meth:`PreRun.after_claim` does 3-6 and returns a
-:class:`Prepared` run or an :class:`Outcome`. :meth:`PreRun.check` is both.
+a cron run received past its misfire grace (plus a margin) as missed; 5 reads this host and
+the runs it admitted (``tasks/admission.py``); 6 asks the learner, in the run's supervised child
+process (started here, kept for the rest of the run: the worker never builds a learner).
+:meth:`PreRun.claim` does checks 1 and 2 and returns a :class:`Claimed` run (lock held, status
+``running``: the caller renews the lock from here on) or a final :class:`Outcome`;
+:meth:`PreRun.after_claim` does 3-6 and returns a :class:`Prepared` run or an :class:`Outcome`.
+:meth:`PreRun.check` is both.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,11 +29,10 @@ from tasksched import safety
 from tasksched.errors import LearnerError, ValidationError
 from tasksched.learners.base import RunContext, learner_target, model_dir
 from tasksched.models import AutonomousConfig, ConcurrencyPolicy, RunStatus, SafetyControls
-from tasksched.resources import HostMonitor, children_rss_mb
+from tasksched.resources import HostMonitor
 from tasksched.safety import Action, Decision
 from tasksched.settings import Settings
 from tasksched.store import ScheduleRecord, Store
-from tasksched.store.admission import AdmissionLedger, Entry
 from tasksched.store.lifecycle import (
     STALE_MARGIN_S,
     RunClaim,
@@ -44,6 +41,7 @@ from tasksched.store.lifecycle import (
     failure_limits,
     holder_run_id,
 )
+from tasksched.tasks.admission import Admission
 from tasksched.tasks.child_learner import ChildLearner, StepFailed
 
 __all__ = ["Claimed", "Outcome", "PreRun", "Prepared", "RunMessage", "schedule_record"]
@@ -155,43 +153,11 @@ class PreRun:
         self.settings = settings
         self.life = RunLifecycle(store)
         self.monitor = monitor or HostMonitor.get(settings.worker_cpu_sample_s)
-        # Longer than any run takes here (the hash's TTL, refreshed at each admission).
-        ttl_s = settings.effective_visibility_timeout_s + settings.training_kill_grace_s + 600
-        self.ledger = AdmissionLedger(store, socket.gethostname(), ttl_s)
-        self._admitted: set[str] = set()
-
-    # ---- admission (check 5) ----------------------------------------------------------------
-    def _admit(
-        self, msg: RunMessage, token: str, limits: safety.Limits, now: float, deadline: float,
-        deferrals: int,
-    ) -> Decision:
-        """Check 5 with the runs this host already admitted (``store/admission.py``): on START
-        the run's entry is written, atomically with every other pool process's admission."""
-        decided: list[Decision] = []
-
-        def decide(live: list[Entry]) -> bool:
-            admitted = [
-                safety.Admitted(e.run_id, e.budget_mb, children_rss_mb(e.pid), e.node == msg.worker)
-                for e in live
-            ]
-            d = safety.check_resources(
-                self.monitor.reading(), limits, now, deadline, self.settings.defer_backoff_s,
-                deferrals, admitted,
-            )  # fmt: skip
-            decided.append(d)
-            return d.ok
-
-        entry = Entry(msg.run_id, msg.worker, limits.memory_mb, os.getpid(), token,
-                      msg.schedule_id, now)  # fmt: skip
-        if self.ledger.admit(entry, decide):
-            self._admitted.add(msg.run_id)
-        return decided[-1]
+        self.admission = Admission(store, settings, self.monitor)
 
     def release(self, run_id: str) -> None:
         """The run's attempt is over: its admitted budget is free again (no-op if none)."""
-        if run_id in self._admitted:
-            self._admitted.discard(run_id)
-            self.ledger.release(run_id)
+        self.admission.release(run_id)
 
     # ---- endings --------------------------------------------------------------------------
     def end(
@@ -375,7 +341,8 @@ class PreRun:
             controls, self.settings.worker_max_memory_mb, self.settings.worker_max_cpu_percent,
             self.settings.max_training_time_s,
         )  # fmt: skip
-        d = self._admit(msg, token, limits, claim.now, deadline, deferrals)
+        d = self.admission.check(msg.run_id, msg.schedule_id, msg.worker, token, limits,
+                                 claim.now, deadline, deferrals)  # fmt: skip
         if not d.ok:
             return self._defer_or_skip(msg, token, True, d, record, checks, deadline)
         checks.append(d.as_dict())
