@@ -134,17 +134,14 @@ class Cgroup:
         file cache, which the kernel reclaims before it OOM-kills (as the kubelet counts it).
         """
         best: tuple[float, float, Path] | None = None
+        v2 = self.version == 2
         for d in self.memory_dirs:
-            if self.version == 2:
-                limit = _number(_read(d / "memory.max"))
-                used = _number(_read(d / "memory.current"))
-                cache = _stat(d / "memory.stat", "inactive_file")
-            else:
-                limit = _number(_read(d / "memory.limit_in_bytes"))
-                used = _number(_read(d / "memory.usage_in_bytes"))
-                cache = _stat(d / "memory.stat", "total_inactive_file", "inactive_file")
+            limit = _number(_read(d / ("memory.max" if v2 else "memory.limit_in_bytes")))
             if limit is None or limit >= _UNLIMITED_BYTES:
-                continue
+                continue  # no limit here (the usual case at most levels): nothing more to read
+            used = _number(_read(d / ("memory.current" if v2 else "memory.usage_in_bytes")))
+            cache = _stat(d / "memory.stat", *(("inactive_file",) if v2 else
+                                               ("total_inactive_file", "inactive_file")))
             in_use = max((used or 0) - cache, 0)
             available = max(limit - in_use, 0) / MB
             if best is None or available < best[0]:
