@@ -5,6 +5,8 @@ budget defers it, whatever the host has free."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -128,3 +130,43 @@ def _admitted_key(store: Store) -> str:
     import socket
 
     return store.keys.admitted(socket.gethostname())
+
+
+def test_a_sigkilled_pool_process_leaves_no_admission_behind(
+    redis_url: str, real_store: Store, tmp_path: Path
+) -> None:
+    """The pool process running an admitted run is SIGKILLed (no release runs), twice: the run
+    ends lost and is not run again, so nothing of its own replaces its entry. Another run, which
+    does not fit the cap beside it, is deferred only until the dead attempt's lock expires; then
+    the stale entry is dropped and that run is admitted."""
+    from tasksched.store.admission import AdmissionLedger
+
+    killed = _schedule(real_store, "k", 300, train_s=30)
+    other = _schedule(real_store, "m", 300)
+    worker = start_worker(tmp_path, "k", redis_url, real_store, concurrency=1,
+                          TASKSCHED_WORKER_MAX_MEMORY_MB="500",
+                          TASKSCHED_DEFER_BACKOFF_S="1")  # fmt: skip
+    ledger = AdmissionLedger(real_store, _admitted_key(real_store).rsplit(":", 1)[1], 60)
+    try:
+        _enqueue(real_store, killed, "run-k")
+        pids: list[int] = []
+        for attempt in (1, 2):  # the first attempt and its one re-run
+            (entry,) = wait_for(lambda: [e for e in ledger.entries() if e.pid not in pids], 60,
+                                0.05, what=f"attempt {attempt} admitted")  # fmt: skip
+            assert entry.run_id == "run-k" and entry.budget_mb == 300
+            pids.append(entry.pid)
+            os.kill(entry.pid, signal.SIGKILL)  # the pool process: no finally, no release
+        _enqueue(real_store, other, "run-m")
+
+        def deferred_beside_the_dead_run() -> dict[str, Any] | None:
+            run = real_store.runs.get("run-m")
+            return run if "(300 MB for 1 run)" in run.get("reason", "") else None
+
+        wait_for(deferred_beside_the_dead_run, 60, 0.05, what="run-m deferred by run-k's entry")
+        done_k = _ended(real_store, "run-k", 120)
+        assert done_k["status"] == "lost", done_k  # lost twice: not run a third time
+        done_m = _ended(real_store, "run-m", 120)
+        assert done_m["status"] in ("succeeded", "rejected"), done_m
+        assert ledger.entries() == []
+    finally:
+        worker.stop()
