@@ -2,8 +2,9 @@
 
 1. ``PreRun.check`` (checks 1-6: the claim script with the run id and run lock, the
    schedule/switch/cooldown decisions, the host reading and the host's admission ledger, the
-   data count) against a real redis-server started here, in-process, with the learner's child replaced by an in-process
-   stub, so that only tasksched's own checks are timed. Each run is finished (untimed).
+   data count) against a real redis-server started here, in-process, with the learner's child
+   replaced by an in-process stub, so that only tasksched's own checks are timed. Each run is
+   finished (untimed).
 2. The learner child (``ChildLearner``, what every run starts since the learner is only built
    there): spawn -> learner built -> ``count_available_data`` answered, and its exit, with a
    do-nothing learner; median of ``--child-runs``, with the CPU time it costs the host and the
