@@ -100,7 +100,6 @@ class Cgroup:
             self.version = 1
             self.memory_dirs = self._levels(self.root / "memory", paths.get("memory", "/"))
             self.cpu_dirs = self._levels(self.root / "cpu", paths.get("cpu", "/"))
-            self.cpuacct_dirs = self._levels(self.root / "cpuacct", paths.get("cpuacct", "/"))
         else:
             self.version = 0
             self.memory_dirs = self.cpu_dirs = []
