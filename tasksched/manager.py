@@ -20,29 +20,13 @@ from tasksched.compat import AwaitableDict, ResourceMonitor, SeedFaces, warn_see
 from tasksched.cron import describe, get_timezone, next_fire_times
 from tasksched.cron.compat import engine_name, refuse_ambiguous
 from tasksched.errors import NotFoundError, ValidationError
-from tasksched.models import AutonomousConfig, ScheduleSpec, utc_iso
+from tasksched.models import AutonomousConfig, ScheduleSpec
 from tasksched.runs import RunHandle, trigger
 from tasksched.settings import Settings, get_settings
 from tasksched.store import ScheduleRecord, Store
 from tasksched.store.crons import scan_cron_meanings
+from tasksched.store.status import read_scheduler_state, read_system_status
 from tasksched.store.transfer import export_document, import_document
-
-
-def run_totals(counters: Mapping[str, int]) -> dict[str, int]:
-    """Runs finished by outcome, named like a schedule's counters, from the global counters."""
-    runs = {k.removeprefix("runs_"): v for k, v in counters.items() if k.startswith("runs_")}
-    outcomes = ("succeeded", "failed", "skipped", "rejected", "interrupted")
-    return {
-        "total_runs": sum(runs.get(o, 0) for o in outcomes),
-        "successful_runs": runs.get("succeeded", 0),
-        "failed_runs": runs.get("failed", 0),
-        "skipped_runs": runs.get("skipped", 0),
-        "rejected_runs": runs.get("rejected", 0),
-        "interrupted_runs": runs.get("interrupted", 0),
-        # Attempts whose worker stopped (each re-run once): not failures, not outcomes.
-        "lost_runs": runs.get("lost", 0),
-        "missed_runs": runs.get("missed", 0),
-    }
 
 
 def _spec(
@@ -95,9 +79,9 @@ class SchedulerManager(SeedFaces):
                 # A URL given is used end to end: store, broker, queue depths.
                 base = base.replace(
                     redis_url=redis_url or base.redis_url,
-                    broker_url=broker_url if broker_url is not None else (
-                        "" if redis_url is not None else base.broker_url
-                    ),
+                    broker_url=broker_url
+                    if broker_url is not None
+                    else ("" if redis_url is not None else base.broker_url),
                 )
             store = Store(settings=base, redis_retries=redis_retries)
         self.store = store
@@ -166,9 +150,7 @@ class SchedulerManager(SeedFaces):
         """Summaries of a tenant's schedules (or all), sorted by tenant and name."""
         return [r.summary() for r in self.store.schedules.list(tenant_id)]
 
-    def get_schedule_status(
-        self, schedule_id: str, tenant_id: str | None = None
-    ) -> dict[str, Any]:
+    def get_schedule_status(self, schedule_id: str, tenant_id: str | None = None) -> dict[str, Any]:
         """Status, counters, next run (UTC and local), last result and config (secrets masked)."""
         return self._get(schedule_id, tenant_id).status_dict()
 
@@ -210,9 +192,7 @@ class SchedulerManager(SeedFaces):
         self.store.schedules.delete(schedule_id)
 
     # ---- runs -----------------------------------------------------------------------------
-    def trigger_training(
-        self, tenant_id: str, schedule_id: str, force: bool = False
-    ) -> RunHandle:
+    def trigger_training(self, tenant_id: str, schedule_id: str, force: bool = False) -> RunHandle:
         """Enqueue a run of the schedule now; returns a handle (``run_id``, ``wait``, ``record``).
 
         ``force`` bypasses the cooldown, the failure counter and the data minimum, never the
@@ -272,14 +252,7 @@ class SchedulerManager(SeedFaces):
 
     def scheduler_state(self) -> dict[str, Any]:
         """The switch and beat's health (leader, last tick, lag)."""
-        state = self.store.control.state()
-        changed = state.get("changed_at")
-        return {
-            "enabled": state["enabled"],
-            "running": state["enabled"],
-            "changed_at": utc_iso(changed) if changed else None,
-            "beat": self.store.control.beat_health(),
-        }
+        return read_scheduler_state(self.store)
 
     def cron_doctor(self) -> dict[str, Any]:
         """Stored expressions the cron engine now reads differently, with both readings.
@@ -305,39 +278,7 @@ class SchedulerManager(SeedFaces):
         broker is not a Redis this process can read) and runs finished by outcome (global
         counters kept by the workers: O(1) to read, and they never go down).
         """
-        now = self.store.time()
-        counters = self.store.control.counters()
-        state = self.scheduler_state()
-        beat = state["beat"]
-        last_tick = beat.get("last_tick")
-        workers = []
-        for host, reading in sorted(self.store.control.workers().items()):
-            ts = reading.get("ts") if isinstance(reading, dict) else None
-            age_s = now - float(ts) if isinstance(ts, int | float) else None
-            online = age_s is not None and age_s <= worker_stale_s
-            workers.append({"host": host, "online": online, "age_s": age_s, "readings": reading})
-        return {
-            "enabled": state["enabled"],
-            "changed_at": state["changed_at"],
-            "time": utc_iso(now),
-            "beat": {
-                "leader": beat.get("leader"),
-                "leader_present": beat.get("leader") is not None,
-                "last_tick": utc_iso(last_tick) if last_tick else None,
-                "last_tick_age_s": now - last_tick if last_tick else None,
-                "lag_s": beat.get("lag_s"),  # how late the due head is now
-                "dispatch_lag_s": beat.get("dispatch_lag_s"),  # last batch: sent - fire time
-                "dispatched_total": beat.get("dispatched_total"),
-                "missed_total": beat.get("missed_total"),
-                "beats_seen": beat.get("beats_seen", {}),
-            },
-            "workers": workers,
-            "workers_online": sum(1 for w in workers if w["online"]),
-            "schedules": self.store.schedules.count_by_status(),
-            "queues": self.store.control.queue_depths(),
-            "runs": run_totals(counters),
-            "counters": counters,
-        }
+        return read_system_status(self.store, worker_stale_s)
 
     # ---- backup ---------------------------------------------------------------------------
     def export_schedules(self, tenant_id: str | None = None) -> dict[str, Any]:
