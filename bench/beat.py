@@ -2,15 +2,22 @@
 
     .venv/bin/python bench/beat.py            # the issue's figures (1,000,000 schedules: minutes)
     .venv/bin/python bench/beat.py --quick    # a smaller smoke run
+    .venv/bin/python bench/beat.py --only 2 --repeat 3 --baseline main   # burst, new vs main
 
 Against a real redis-server started here (free port), Redis also the broker; tasks are really
 published (kombu's Redis list ``training``), read back by this process.
 
+With ``--baseline REV`` the burst rounds alternate between this tree's beat and the beat of git
+revision REV (``git archive`` into a temporary directory), same Redis, same machine, minutes
+apart: on a shared machine only such a comparison separates the code from the load. Each round
+prints the load average and the CPU time per run of the beat process and of redis-server (CPU
+time, unlike wall time, hardly grows when other processes take the cores).
+
 1. idle tick: N stored schedules, nothing due; median cost of ``Ticker.tick()`` (in process).
    Goal: <= 1 ms.
 2. burst: N schedules due at the same second, a real ``celery -A tasksched beat`` process; time
-   from the due second until all N messages are in the broker. Goal: 10,000 within 0.5 s,
-   100,000 within 3 s.
+   from the due second until all N messages are in the broker, median of ``--repeat`` rounds
+   per size. Goal: 10,000 within 0.5 s, 100,000 within 3 s.
 3. memory: RSS of a real beat process with 10,000 vs 1,000,000 stored schedules (the start-up
    cron check off), then the start-up cron check's peak over 1,000,000. Goal: within 50 MB.
 4. lateness: 1,000 schedules firing every second for 30 s; lateness = the time this process
@@ -64,14 +71,17 @@ def cron_at(epoch_s: int) -> str:
     return f"{t.minute} {t.hour} * * * {t.second}"
 
 
-def start_beat(url: str, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+def start_beat(
+    url: str, log: Path, root: Path = ROOT, **extra: str
+) -> subprocess.Popen[bytes]:
+    """A real ``celery -A tasksched beat`` process running the tasksched of ``root``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKSCHED_")}
     env.update(TASKSCHED_REDIS_URL=url, PYTHONUNBUFFERED="1", **extra)
     schedule_file = Path(tempfile.mkdtemp(prefix="bench-beat-")) / "schedule"
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "tasksched", "beat", "-l", "INFO",
          "--schedule", str(schedule_file)],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        cwd=root, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 
@@ -122,16 +132,37 @@ def bench_idle(url: str, n: int, ticks: int) -> None:
 
 
 # ---- 2. burst -------------------------------------------------------------------------------
-def bench_burst(url: str, n: int, workdir: Path) -> float:
+def baseline_tree(rev: str, workdir: Path) -> Path:
+    """The tree of git revision ``rev`` (for ``--baseline``), exported with ``git archive``."""
+    dest = workdir / f"baseline-{rev.replace('/', '_')}"
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def redis_cpu_s(r: redis.Redis) -> float:
+    """redis-server's main thread CPU time so far (user + system, seconds)."""
+    info = r.info("cpu")
+    return float(info["used_cpu_user_main_thread"]) + float(info["used_cpu_sys_main_thread"])
+
+
+def bench_burst(url: str, n: int, workdir: Path, root: Path = ROOT, label: str = "") -> float:
     store = Store(settings=Settings(redis_url=url))
     store.redis.flushall()
-    beat = start_beat(url, workdir / f"burst-{n}.log")
+    beat = start_beat(url, workdir / f"burst-{n}{label}.log", root)
     try:
         wait_leader(store)
         due = math.ceil(time.time() + 3 + n / 5_000)  # room to create them first
         create(store, n, cron_at(due))
         assert time.time() < due - 0.5, "creating took too long; the burst would start late"
         r = redis.Redis.from_url(url)
+        proc = psutil.Process(beat.pid)
+        while time.time() < due - 0.2:
+            time.sleep(0.01)
+        beat_cpu0, redis_cpu0 = sum(proc.cpu_times()[:2]), redis_cpu_s(r)
         first = None
         while True:
             length = r.llen("training")
@@ -145,16 +176,43 @@ def bench_burst(url: str, n: int, workdir: Path) -> float:
                 raise SystemExit(f"only {length} of {n} published after 120 s")
             time.sleep(0.002)  # poll gently: this process shares the cores with beat and Redis
         assert first is not None
+        beat_us = (sum(proc.cpu_times()[:2]) - beat_cpu0) / n * 1e6
+        redis_us = (redis_cpu_s(r) - redis_cpu0) / n * 1e6
+        load = os.getloadavg()[0]
         print(
-            f"[2] burst of {n:,} due at the same second: first in broker {first - due:+.3f} s, "
-            f"all {n:,} in broker {done - due:.3f} s after due time "
-            f"=> {n / max(done - due, 1e-9):,.0f} dispatches/s "
-            f"(goal: 10,000 within 0.5 s, 100,000 within 3 s)"
+            f"[2]{label} burst of {n:,} due at the same second: first in broker "
+            f"{first - due:+.3f} s, all {n:,} in broker {done - due:.3f} s after due time "
+            f"=> {n / max(done - due, 1e-9):,.0f} dispatches/s; CPU per run: beat "
+            f"{beat_us:.1f} us, redis {redis_us:.1f} us; load {load:.2f} "
+            f"(goal: 10,000 within 0.5 s, 100,000 within 3 s)",
+            flush=True,
         )
         r.close()
         return done - due
     finally:
         stop(beat)
+
+
+def bench_bursts(url: str, sizes: list[int], rounds: int, workdir: Path,
+                 baseline: str | None) -> None:  # fmt: skip
+    """``rounds`` bursts per size; with ``baseline``, each round of this tree is followed by
+    one of the baseline's, so both see the same machine."""
+    trees = [("", ROOT)]
+    if baseline:
+        trees.append((f" [baseline {baseline}]", baseline_tree(baseline, workdir)))
+    for n in sizes:
+        took: dict[str, list[float]] = {label: [] for label, _ in trees}
+        for _ in range(rounds):
+            for label, root in trees:
+                took[label].append(bench_burst(url, n, workdir, root, label))
+        for label, values in took.items():
+            print(
+                f"[2]{label} burst of {n:,}: median {median(values):.3f} s from due time to "
+                f"all in broker over {rounds} rounds => {n / median(values):,.0f} dispatches/s"
+            )
+        if baseline:
+            ratio = median(took[trees[0][0]]) / median(took[trees[1][0]])
+            print(f"[2] burst of {n:,}: this tree / baseline {baseline} = {ratio:.2f}")
 
 
 # ---- 3. memory ------------------------------------------------------------------------------
@@ -238,7 +296,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller figures, about a minute")
     ap.add_argument("--only", default="1234", help="which parts to run, e.g. 12")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds of the 10,000 burst")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of each burst size")
+    ap.add_argument("--baseline", metavar="REV", help="alternate burst rounds with git REV's beat")
     args = ap.parse_args()
     print(machine())
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
@@ -248,14 +307,8 @@ def main() -> None:
         if "1" in args.only:
             bench_idle(url, 10_000 if quick else 100_000, 500 if quick else 2000)
         if "2" in args.only:
-            for n in ([10_000] if quick else [10_000, 100_000]):
-                rounds = 1 if quick or n > 10_000 else args.repeat
-                took = [bench_burst(url, n, workdir) for _ in range(rounds)]
-                if rounds > 1:
-                    print(
-                        f"[2] burst of {n:,}: median {median(took):.3f} s from due time to all "
-                        f"in broker over {rounds} rounds => {n / median(took):,.0f} dispatches/s"
-                    )
+            sizes = [10_000] if quick else [10_000, 100_000]
+            bench_bursts(url, sizes, 1 if quick else args.repeat, workdir, args.baseline)
         if "3" in args.only:
             bench_memory(url, 10_000, 100_000 if quick else 1_000_000, workdir)
         if "4" in args.only:
