@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tasksched.cron import MisfirePolicy, jitter_offset_s, plan_due
 from tasksched.errors import TaskschedError
@@ -44,63 +45,103 @@ def plan_claims(
     carries) for long.
     """
     claims: list[DueClaim] = []
+    # Schedules sharing their timing (cron, zone, policy, jitter offset, due score) share their
+    # plan: 100,000 schedules due at the same second on one cron are planned once, and each
+    # entry costs a dictionary lookup and its run ids.
+    plans: dict[tuple[str | float | None, ...], _Plan] = {}
     for (sid, score), row in zip(due, rows, strict=True):
         if deadline is not None and claims and time.monotonic() > deadline:
             break
         cron, tz, jitter, misfire, version, tenant, status, *more = row
-        dst = (more[0] if more else None) or ""  # "" (or absent): the documented DST rule
         if cron is None or status != "active" or not tenant:
             # Deleted or paused meanwhile: the claim drops it unless it changed again.
             claims.append(DueClaim(sid, score, version or "", None))
             continue
-        policy, _, grace = (misfire or "").partition(":")
-        grace_s = float(grace) if grace else default_grace_s
-        offset = jitter_offset_s(sid, float(jitter or 0.0))
-        try:
-            plan = plan_due(
-                cron,
-                tz or "UTC",
-                score,
-                now,
-                policy or MisfirePolicy.RUN_ONCE,
-                grace_s,
-                offset,
-                max_fires=max_fires,
-                dst=dst,
-            )
-        except (TaskschedError, ValueError) as exc:
-            log_event(
-                logger,
-                logging.ERROR,
-                "unreadable schedule timing; parked",
-                event="beat.park",
-                schedule_id=sid,
-                tenant_id=tenant,
-                error=str(exc),
-            )
-            claims.append(DueClaim(sid, score, version or "", now + PARK_S, tenant))
-            continue
-        claim = DueClaim(sid, score, version or "", plan.next_fire, tenant)
-        for fire in plan.run:
-            run_id = cron_run_id(sid, fire - offset)
-            trigger = _CATCHUP if now - fire > grace_s else _CRON
-            # A worker refuses it as too late after this (run_claim.lua counts a catch-up from
-            # now, when it is queued); its message expires one margin later still.
-            stale_at = (now if trigger == _CATCHUP else fire) + grace_s + STALE_MARGIN_S
-            payload = {
+        offset = jitter_offset_s(sid, float(jitter)) if jitter else 0.0
+        dst = (more[0] if more else None) or ""  # "" (or absent): the documented DST rule
+        key = (cron, tz, misfire, dst, score, offset)
+        planned = plans.get(key)
+        if planned is None:
+            try:
+                planned = _plan(cron, tz, misfire, dst, score, offset, now, default_grace_s,
+                                max_fires)  # fmt: skip
+            except (TaskschedError, ValueError) as exc:
+                log_event(
+                    logger,
+                    logging.ERROR,
+                    "unreadable schedule timing; parked",
+                    event="beat.park",
+                    schedule_id=sid,
+                    tenant_id=tenant,
+                    error=str(exc),
+                )
+                claims.append(DueClaim(sid, score, version or "", now + PARK_S, tenant))
+                continue
+            plans[key] = planned
+        claim = DueClaim(sid, score, version or "", planned.next_fire, tenant)
+        runs, kwargs = claim.runs, claim.kwargs
+        for suffix, fire, trigger, stale_at, expires in planned.runs:
+            run_id = sid + suffix
+            runs.append((run_id, fire, trigger, stale_at))
+            kwargs.append({
                 "tenant_id": tenant,
                 "schedule_id": sid,
                 "run_id": run_id,
                 "fire_time": fire,
                 "trigger": trigger,
-                "expires": stale_at + STALE_MARGIN_S,
-            }
-            claim.runs.append((run_id, fire, trigger, stale_at))
-            claim.kwargs.append(payload)
-        for fire, reason in plan.missed:
-            claim.missed.append((cron_run_id(sid, fire - offset), fire, reason))
+                "expires": expires,
+            })  # fmt: skip
+        for suffix, fire, reason in planned.missed:
+            claim.missed.append((sid + suffix, fire, reason))
         claims.append(claim)
     return claims
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One misfire plan, shared by the entries with the same timing: run ids as suffixes to
+    the schedule id (``cron_run_id`` of an empty id)."""
+
+    next_fire: float
+    # (run id suffix, fire time, trigger, stale after, message expires)
+    runs: list[tuple[str, float, str, float, float]]
+    missed: list[tuple[str, float, str]]  # (run id suffix, fire time, reason)
+
+
+def _plan(
+    cron: str,
+    tz: str | None,
+    misfire: str | None,
+    dst: str,
+    score: float,
+    offset: float,
+    now: float,
+    default_grace_s: float,
+    max_fires: int,
+) -> _Plan:
+    policy, _, grace = (misfire or "").partition(":")
+    grace_s = float(grace) if grace else default_grace_s
+    plan = plan_due(
+        cron,
+        tz or "UTC",
+        score,
+        now,
+        policy or MisfirePolicy.RUN_ONCE,
+        grace_s,
+        offset,
+        max_fires=max_fires,
+        dst=dst,
+    )
+    runs = []
+    for fire in plan.run:
+        trigger = _CATCHUP if now - fire > grace_s else _CRON
+        # A worker refuses it as too late after this (run_claim.lua counts a catch-up from
+        # now, when it is queued); its message expires one margin later still.
+        stale_at = (now if trigger == _CATCHUP else fire) + grace_s + STALE_MARGIN_S
+        runs.append((cron_run_id("", fire - offset), fire, trigger, stale_at,
+                     stale_at + STALE_MARGIN_S))  # fmt: skip
+    missed = [(cron_run_id("", fire - offset), fire, reason) for fire, reason in plan.missed]
+    return _Plan(plan.next_fire, runs, missed)
 
 
 def bounded(claims: Sequence[DueClaim], max_records: int) -> list[list[DueClaim]]:

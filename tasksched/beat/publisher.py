@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import json
+import operator
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -133,23 +134,43 @@ class _Template:
 
         order = {f: i for i, f in enumerate(m.values())}
         self._slots = [order[f] for f in self.fields]
+        self._join = self._joiner()
         embed = _json_body(self.embed)
         # The body's JSON with the keyword arguments in TASK_KWARGS order (as Celery writes it).
         self._body = "[[], {" + ", ".join(f'"{k}": %s' for k in TASK_KWARGS) + "}, " + embed + "]"
         self._kwrepr = "{" + ", ".join(f"'{k}': %s" for k in TASK_KWARGS) + "}"
         self._expires: dict[float, str] = {}
 
+    def _joiner(self) -> Callable[[str, str, str, str, str], str]:
+        """The envelope from its values (id, kwargsrepr, expires, body, tag) and the literals.
+
+        kombu 5 writes the fields in the order below: one ``str.join`` of a tuple (about 8
+        times faster than a %-format of the 1.2 KB envelope); any other order, the %-format.
+        """
+        if len(self.literals) == 8 and self._slots == [3, 0, 2, 0, 1, 0, 4]:
+            l0, l1, l2, l3, l4, l5, l6, l7 = self.literals
+
+            def join(jr: str, kwrepr: str, expires: str, body: str, tag: str) -> str:
+                return "".join((l0, body, l1, jr, l2, expires, l3, jr, l4, kwrepr, l5, jr, l6,
+                                tag, l7))  # fmt: skip
+
+            return join
+        fmt = "%s".join(part.replace("%", "%%") for part in self.literals)
+        pick = operator.itemgetter(*self._slots)
+        return lambda *values: fmt % pick(values)
+
     def encode_many(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]:
         """One envelope per payload (outbox payload: TASK_KWARGS and ``expires``)."""
-        literals, slots = self.literals, self._slots
+        join = self._join
         body_f, kwrepr_f, expires_cache = self._body, self._kwrepr, self._expires
+        safe, b64, variant = _SAFE.match, base64.b64encode, _VARIANT
         tags = os.urandom(16 * len(payloads)).hex()
         out = []
         for n, p in enumerate(payloads):
             t, s, r, f, g = (p["tenant_id"], p["schedule_id"], p["run_id"], p["fire_time"],
                              p["trigger"])
             fire = repr(float(f))
-            if _SAFE.match(t) and _SAFE.match(s) and _SAFE.match(r) and _SAFE.match(g):
+            if safe(f"{t}{s}{r}{g}"):  # one character class: safe iff each one is
                 jt, js, jr, jg = f'"{t}"', f'"{s}"', f'"{r}"', f'"{g}"'
                 kwrepr = '"' + kwrepr_f % (f"'{t}'", f"'{s}'", f"'{r}'", fire, f"'{g}'") + '"'
             else:
@@ -165,15 +186,10 @@ class _Template:
                         expires_cache.clear()
                     expires = f'"{datetime.fromtimestamp(float(exp), UTC).isoformat()}"'
                     expires_cache[exp] = expires
-            body = base64.b64encode((body_f % (jt, js, jr, fire, jg)).encode()).decode()
+            body = b64((body_f % (jt, js, jr, fire, jg)).encode()).decode()
             h = tags[32 * n : 32 * n + 32]
-            tag = f'"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"'
-            values = (jr, kwrepr, expires, f'"{body}"', tag)
-            parts = [literals[0]]
-            for slot, literal in zip(slots, literals[1:], strict=True):
-                parts.append(values[slot])
-                parts.append(literal)
-            out.append("".join(parts))
+            tag = f'"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:]}"'
+            out.append(join(jr, kwrepr, expires, f'"{body}"', tag))
         return out
 
 

@@ -25,14 +25,13 @@ something (``beat.tick``), one DEBUG line per run.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
 
 from tasksched.beat.plan import bounded, plan_claims
+from tasksched.beat.publishing import PUBLISH_CHUNK, Publisher, Publishing, RedisListPublisher
 from tasksched.beat.stats import DispatchStats, TickSummary
 from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
@@ -42,10 +41,11 @@ from tasksched.store.beat import BeatStore, ClaimResult, DueClaim, TickState
 from tasksched.store.lifecycle import call_id
 from tasksched.store.locks import new_token
 
+__all__ = ["CLAIM_CHUNK", "PLAN_SLICE_S", "PUBLISH_CHUNK", "TICK_BUDGET_S", "Publisher",
+           "RedisListPublisher", "Ticker"]  # fmt: skip
+
 logger = logging.getLogger("tasksched.beat")
 
-# Runs pushed to the broker per round trip; log lines follow the whole batch.
-PUBLISH_CHUNK = 250
 # How long one tick may keep dispatching a backlog before giving Celery's loop a turn.
 TICK_BUDGET_S = 2.0
 # Planning (misfire plans, next fire times) between two claims; each claim renews the lease.
@@ -53,23 +53,6 @@ PLAN_SLICE_S = 0.05
 # Due entries planned and claimed per script call (a claim of this many takes Redis about as
 # long as planning and encoding the next: the two overlap).
 CLAIM_CHUNK = 500
-
-
-class Publisher(Protocol):
-    """Publishes training task messages for claimed runs (see :mod:`tasksched.beat.publisher`)."""
-
-    def publish(self, payloads: Sequence[Mapping[str, Any]]) -> int: ...
-
-
-@runtime_checkable
-class RedisListPublisher(Publisher, Protocol):
-    """A publisher that can also encode messages for a broker that is the store's Redis."""
-
-    def redis_queue_key(self, store_url: str) -> str | None: ...
-
-    def redis_messages(self, payloads: Sequence[Mapping[str, Any]]) -> list[str]: ...
-
-    def check_direct(self, take_list: Callable[[str], list[str]]) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +65,7 @@ class _Inflight:
     sent_at: float  # monotonic: the lease renewal counts from here
 
 
-class Ticker:
+class Ticker(Publishing):
     """One beat process's dispatching state: its lease token and the tick."""
 
     def __init__(
@@ -141,43 +124,6 @@ class Ticker:
             self._log_summary(started)
         return self.tick_s
 
-    @property
-    def direct(self) -> bool:
-        """True when the claim pushes the task messages itself (the broker is this Redis)."""
-        return self._direct is not None and self._direct_checked
-
-    def close(self, timeout_s: float = 1.0) -> None:
-        """Give the lease up (if held) so a standby takes over without waiting for the TTL.
-
-        Waits at most ``timeout_s``: when Redis is gone too (a whole stack stopping), the
-        client's reconnect retries must not hold the shutdown; the lease then just expires.
-        """
-        if self._claimer is not None:
-            self._claimer.shutdown(wait=False)
-            self._claimer = None
-        if not self.is_leader:
-            return
-        self.is_leader = False
-        released = threading.Event()
-
-        def release() -> None:
-            try:
-                self.beat_store.release(self.token)
-                released.set()
-            except Exception as exc:
-                log_event(logger, logging.WARNING, "lease release failed", error=repr(exc))
-
-        threading.Thread(target=release, name="tasksched-beat-release", daemon=True).start()
-        if released.wait(timeout_s):
-            log_event(logger, logging.INFO, "beat leadership released", event="beat.release")
-        else:
-            log_event(logger, logging.WARNING, "lease not released; it will expire",
-                      event="beat.release", lease_s=self.lease_s)
-
-    def lease_valid(self) -> bool:
-        """True while this process may act as leader (local deadline not passed)."""
-        return self.is_leader and time.monotonic() < self._deadline
-
     # ---- the tick -------------------------------------------------------------------------
     def _tick(self) -> float:
         started = time.monotonic()
@@ -214,11 +160,6 @@ class Ticker:
         if not st.enabled or st.head is None:
             return self.tick_s
         return min(max(st.head - self._store_now(), 0.0), self.tick_s)
-
-    def _store_now(self) -> float:
-        """The store's clock now, from the last reading plus local elapsed time."""
-        ref_now, ref_mono = self._clock_ref
-        return ref_now + (time.monotonic() - ref_mono)
 
     def _dispatch_batch(self, st: TickState, budget_end: float) -> bool:
         """Plan, claim and publish ``st.due`` in slices of at most PLAN_SLICE_S of planning.
@@ -315,152 +256,4 @@ class Ticker:
             self._outbox_dirty = False
         return self.is_leader
 
-    def _drain_outbox(self) -> None:
-        """Publish what an earlier leader (or an earlier failed publish) left in the outbox."""
-        total = 0
-        for page in self.beat_store.outbox_entries(self.batch_size):
-            if not self._publish([payload for _, payload in page]):
-                return
-            total += len(page)
-        self._outbox_dirty = False
-        if total:
-            self._summary.drained += total
-            log_event(
-                logger, logging.INFO, "outbox drained", event="beat.outbox_drained", count=total
-            )
-
-    def _publish(self, payloads: list[dict[str, Any]]) -> bool:
-        """Publish outbox runs and acknowledge them; False (nothing acknowledged) when the lease
-        is in doubt. Fenced: on the direct path the push and the outbox removal are one script
-        that checks the lease; through another broker, a fenced check precedes each chunk."""
-        if not self._check_lease("before publish"):
-            return False
-        sent_at: list[float] = []
-        for i in range(0, len(payloads), PUBLISH_CHUNK):
-            chunk = payloads[i : i + PUBLISH_CHUNK]
-            run_ids = [str(p["run_id"]) for p in chunk]
-            t0 = time.monotonic()
-            if self.direct and self.direct_queue_key is not None:
-                assert self._direct is not None
-                pushed = self.beat_store.fenced_push(
-                    self.token, self.fence, self.lease_s, self.direct_queue_key, run_ids,
-                    self._direct.redis_messages(chunk),
-                )  # fmt: skip
-                if pushed is None:
-                    self._standby("lease lost at publish")
-                    return False
-            else:
-                if not self.beat_store.fence_ok(self.token, self.fence, self.lease_s):
-                    self._standby("lease lost at publish")
-                    return False
-                self._renewed(t0)
-                if not self._check_lease("before publish"):
-                    return False
-                self.publisher.publish(chunk)
-                self.beat_store.outbox_ack(run_ids)
-            self._renewed(t0)
-            sent_at.append(self._store_now())
-        self._published(payloads, sent_at, PUBLISH_CHUNK)
-        return True
-
-    def _published(self, payloads: list[dict[str, Any]], sent_at: list[float], per: int) -> None:
-        """Count, measure and (at DEBUG) log runs that reached the broker."""
-        self.stats.dispatched += len(payloads)
-        debug = logger.isEnabledFor(logging.DEBUG)
-        worst = 0.0
-        lateness_log = self.stats.lateness_s
-        for i, p in enumerate(payloads):
-            lateness = sent_at[min(i // per, len(sent_at) - 1)] - float(p["fire_time"])
-            worst = max(worst, lateness)
-            lateness_log.append(lateness)
-            if debug:
-                log_event(
-                    logger, logging.DEBUG, "run dispatched", event="run.dispatched",
-                    correlation_id=p["run_id"], run_id=p["run_id"],
-                    schedule_id=p["schedule_id"], tenant_id=p["tenant_id"],
-                    trigger=p["trigger"], fire_time=p["fire_time"],
-                    lateness_s=round(lateness, 4),
-                )  # fmt: skip
-        self._summary.dispatched += len(payloads)
-        self._summary.worst_lateness_s = max(self._summary.worst_lateness_s, worst)
-        self.beat_store.record_dispatch_lag(worst)
-
-    def _log_summary(self, started: float) -> None:
-        s = self._summary
-        if not s.busy():
-            return
-        log_event(
-            logger, logging.INFO, "beat tick", event="beat.tick", beat_id=self.token,
-            dispatched=s.dispatched, missed=s.missed, stale=s.stale, drained=s.drained,
-            claims=s.claims, worst_lateness_s=round(s.worst_lateness_s, 4),
-            took_ms=round((time.monotonic() - started) * 1000, 1), direct=self.direct,
-        )  # fmt: skip
-
     # ---- leadership -----------------------------------------------------------------------
-    def _renewed(self, started_mono: float) -> None:
-        self._deadline = started_mono + self.lease_s - self._margin_s
-
-    def _lead(self, st: TickState) -> None:
-        self.is_leader = True
-        self.fence = st.fence
-        self._outbox_dirty = True
-        self._check_direct()
-        log_event(
-            logger,
-            logging.INFO,
-            "beat leadership acquired",
-            event="beat.leader",
-            beat_id=self.token,
-            fence=st.fence,
-            direct=self.direct,
-        )
-
-    def _check_direct(self) -> None:
-        """At each new leadership: is our hand-built envelope still what kombu pushes?"""
-        self._direct_checked = False
-        if self._direct is None:
-            return
-        try:
-            diff = self._direct.check_direct(self.beat_store.take_list)
-        except Exception as exc:
-            diff = f"the check failed: {type(exc).__name__}: {exc}"
-        if diff is None:
-            self._direct_checked = True
-            return
-        log_event(
-            logger, logging.WARNING, "direct publish path off: publishing through kombu",
-            event="beat.direct_off", beat_id=self.token, difference=diff,
-        )  # fmt: skip
-
-    def _check_lease(self, when: str) -> bool:
-        if self.lease_valid():
-            return True
-        if self.is_leader:
-            self._standby(f"local lease deadline passed {when}")
-        return False
-
-    def _standby(self, reason: str, holder: str | None = None) -> None:
-        self.is_leader = False
-        log_event(
-            logger,
-            logging.WARNING,
-            "beat is standby",
-            event="beat.standby",
-            beat_id=self.token,
-            reason=reason,
-            holder=holder,
-        )
-
-    def _on_error(self, message: str, exc: BaseException) -> None:
-        self.stats.errors += 1
-        self._outbox_dirty = True
-        if self.is_leader and time.monotonic() >= self._deadline:
-            self._standby("lease not renewed in time (error)")
-        log_event(
-            logger,
-            logging.WARNING,
-            message,
-            event="beat.error",
-            beat_id=self.token,
-            error=f"{type(exc).__name__}: {exc}",
-        )

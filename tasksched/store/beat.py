@@ -66,7 +66,11 @@ class ClaimResult:
     claimed: int = 0
     stale: int = 0
     missed: int = 0
-    run_ids: list[str] = field(default_factory=list)  # newly put in the outbox
+    run_ids: list[str] = field(default_factory=list)  # newly pushed, or put in the outbox
+    # The read-ahead (``read_after``): done or not, and the due entries it read, as TickState's.
+    read: bool = False
+    due: list[tuple[str, float]] = field(default_factory=list)
+    timing: list[list[str | None]] = field(default_factory=list)
 
 
 def _f(value: float) -> str:
@@ -74,6 +78,15 @@ def _f(value: float) -> str:
 
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+_TIMING_NAMES = "\t".join(TIMING_FIELDS)
+
+
+def _due_rows(flat: Sequence[Any]) -> tuple[list[tuple[str, float]], list[list[str | None]]]:
+    """Due entries as the scripts return them (id, score, TIMING_FIELDS values; flat)."""
+    stride = 2 + len(TIMING_FIELDS)
+    due = [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), stride)]
+    timing = [list(flat[i + 2 : i + stride]) for i in range(0, len(flat), stride)]
+    return due, timing
 
 
 class BeatStore:
@@ -114,10 +127,7 @@ class BeatStore:
                 *TIMING_FIELDS,
             ],
         )
-        flat = res[7:]
-        stride = 2 + len(TIMING_FIELDS)
-        due = [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), stride)]
-        timing = [list(flat[i + 2 : i + stride]) for i in range(0, len(flat), stride)]
+        due, timing = _due_rows(res[7:])
         return TickState(
             leader=int(res[0]) == 1,
             new_term=int(res[1]) == 1,
@@ -145,12 +155,19 @@ class BeatStore:
         claim_id: str,
         push_to: str | None = None,
         messages: Mapping[str, str] | None = None,
+        read_after: tuple[str, float] | None = None,
+        read_limit: int = 0,
     ) -> ClaimResult:
         """Claim ``claims`` in one script call (see ``scripts/claim_batch.lua``).
 
         With ``push_to`` (a broker list in this Redis) each newly claimed run's message from
         ``messages`` (run id -> kombu envelope) is pushed there in the same script; otherwise
         its payload goes to the outbox for :meth:`fenced_push` or another broker.
+
+        With ``read_after`` (a due entry read before: id, score) the same call first reads up to
+        ``read_limit`` due entries that follow it in the due index, with their timing fields
+        (the tick's next page, read while Redis is busy anyway instead of in a round trip of
+        its own); ``read`` is False when that entry moved meanwhile (the next tick reads).
         """
         k = self._k
         push = push_to is not None and messages is not None
@@ -167,6 +184,8 @@ class BeatStore:
             claim_id,
             "push" if push else "outbox",
             len(claims),
+            "" if read_after is None else f"{int(read_limit)}\t{read_after[0]}\t{read_after[1]!r}",
+            _TIMING_NAMES,
         ]
         # Tab-separated fields: two arguments per run, one per entry (each argument costs the
         # client and Redis more than its bytes).
@@ -197,12 +216,17 @@ class BeatStore:
         )
         if int(res[0]) == -1:
             return ClaimResult(lost_lease=True)
+        end = 4 + int(res[3])
+        due, timing = _due_rows(res[end + 1 :])
         return ClaimResult(
             lost_lease=False,
             claimed=int(res[0]),
             stale=int(res[1]),
             missed=int(res[2]),
-            run_ids=[str(r) for r in res[3:]],
+            run_ids=[str(r) for r in res[4:end]],
+            read=int(res[end]) == 1,
+            due=due,
+            timing=timing,
         )
 
     # ---- outbox ---------------------------------------------------------------------------

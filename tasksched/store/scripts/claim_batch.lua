@@ -1,4 +1,5 @@
--- Claim a batch of due entries for the leader, atomically, fenced by its lease.
+-- Claim a batch of due entries for the leader, atomically, fenced by its lease; optionally read
+-- the next due entries (the read-ahead) in the same call.
 -- KEYS[1] beat lease, KEYS[2] fence counter, KEYS[3] due zset, KEYS[4] outbox hash,
 -- KEYS[5] beat health hash, KEYS[6] last claim hash, KEYS[7] pending zset,
 -- KEYS[8] the broker's queue list (used in "push" mode only)
@@ -7,7 +8,11 @@
 -- ARGV[7] run key prefix, ARGV[8] runs zset prefix, ARGV[9] claim id,
 -- ARGV[10] mode: "push" (each run's item is its broker message, pushed to KEYS[8] here) or
 -- "outbox" (each run's item is its outbox payload; beat publishes it afterwards),
--- ARGV[11] number of entries, then per entry one argument of tab-separated fields
+-- ARGV[11] number of entries,
+-- ARGV[12] read-ahead: "" (none) or "limit<TAB>member<TAB>its score as read": up to limit due
+--   entries (score <= now) that come after that member in the due index, read before the claim,
+--   ARGV[13] the timing field names (tab-separated) returned with each entry read ahead,
+-- then per entry one argument of tab-separated fields
 --   "schedule id, score read, version read ('' = hash missing), new score ('' = drop from due),
 --    tenant id, n_runs, n_missed", then
 --   n_runs x (an argument "run id, fire time, trigger, pending deadline", then its item),
@@ -17,31 +22,60 @@
 -- are still what the tick read (a user's update made meanwhile wins). A run record is written
 -- only if absent; each one written is indexed as pending until a worker takes it.
 -- Idempotent: the result is kept under the claim id; the same claim id (a call retried after a
--- lost reply) gets the same answer and writes nothing twice.
--- Returns {-1} when fenced out, else {claimed, stale, missed, run id ...} with the run ids
--- newly claimed (in push mode already in the broker).
+-- lost reply) gets the same answer and writes nothing twice (the read-ahead is read again).
+-- Returns {-1} when fenced out, else {claimed, stale, missed, n, run id x n, read, entry ...}:
+-- the n run ids newly claimed (in push mode already in the broker), read = 1 when the
+-- read-ahead was done (0: not asked, or its member moved meanwhile: the next tick reads), then
+-- per entry read ahead its id, its score and its timing fields.
 -- #include trim_history
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then
   return {-1}
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local now = ARGV[4]
+
+-- The read-ahead first: the member it starts after may be one this call claims.
+local ahead = {0}
+if ARGV[12] ~= '' then
+  local limit, after, after_score = string.match(ARGV[12], '^([^\t]*)\t([^\t]*)\t(.*)$')
+  local score = redis.call('ZSCORE', KEYS[3], after)
+  if score and tonumber(score) == tonumber(after_score) then
+    local fields = {}
+    for f in string.gmatch(ARGV[13], '[^\t]+') do fields[#fields + 1] = f end
+    local rank = redis.call('ZRANK', KEYS[3], after)
+    local rows = redis.call('ZRANGE', KEYS[3], rank + 1, rank + tonumber(limit), 'WITHSCORES')
+    local nowv = tonumber(now)
+    ahead[1] = 1
+    for i = 1, #rows, 2 do
+      if tonumber(rows[i + 1]) > nowv then break end
+      ahead[#ahead + 1] = rows[i]
+      ahead[#ahead + 1] = rows[i + 1]
+      local row = redis.call('HMGET', ARGV[6] .. rows[i], unpack(fields))
+      for j = 1, #fields do ahead[#ahead + 1] = row[j] end
+    end
+  end
+end
+local function answer(result)
+  for i = 1, #ahead do result[#result + 1] = ahead[i] end
+  return result
+end
+
 local last = redis.call('HMGET', KEYS[6], 'id', 'result')
 if last[1] == ARGV[9] and last[2] then
-  return cjson.decode(last[2])
+  return answer(cjson.decode(last[2]))
 end
-local now = ARGV[4]
 local cap = tonumber(ARGV[5])
 local skey, rkey, rskey = ARGV[6], ARGV[7], ARGV[8]
 local push = ARGV[10] == 'push'
 local claimed, stale, missed = 0, 0, 0
-local out = {0, 0, 0}
+local ids = {}
 local messages = {}
 
 local ENTRY = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
 local RUN = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)$'
 local MISSED = '^([^\t]*)\t([^\t]*)\t(.*)$'
 local pending, advance, gone = {}, {}, {}
-local i = 12
+local i = 14
 for _ = 1, tonumber(ARGV[11]) do
   local sid, read_score, version, new_score, tenant, n_runs, n_missed =
     string.match(ARGV[i], ENTRY)
@@ -80,7 +114,7 @@ for _ = 1, tonumber(ARGV[11]) do
         else
           redis.call('HSET', KEYS[4], rid, ARGV[p + 1])
         end
-        out[#out + 1] = rid
+        ids[#ids + 1] = rid
         wrote = true
       end
     end
@@ -100,8 +134,8 @@ for _ = 1, tonumber(ARGV[11]) do
     if wrote then trim_history(runs_key, rkey, cap, nil) end
   end
 end
--- The due scores move in one ZADD per 500 entries (each entry appears once in a batch, and
--- its score was compared above, inside this same script).
+-- The due scores move in one ZADD per 500 entries (each entry's score was compared above,
+-- inside this same script).
 for k = 1, #advance, 1000 do
   redis.call('ZADD', KEYS[3], unpack(advance, k, math.min(k + 999, #advance)))
 end
@@ -116,9 +150,9 @@ end
 for k = 1, #messages, 1000 do
   redis.call('LPUSH', KEYS[8], unpack(messages, k, math.min(k + 999, #messages)))
 end
-local dispatched = #out - 3
-if dispatched > 0 then redis.call('HINCRBY', KEYS[5], 'dispatched_total', dispatched) end
+if #ids > 0 then redis.call('HINCRBY', KEYS[5], 'dispatched_total', #ids) end
 if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed_total', missed) end
-out[1], out[2], out[3] = claimed, stale, missed
+local out = {claimed, stale, missed, #ids}
+for k = 1, #ids do out[k + 4] = ids[k] end
 redis.call('HSET', KEYS[6], 'id', ARGV[9], 'result', cjson.encode(out))
-return out
+return answer(out)
