@@ -63,6 +63,7 @@ class _Inflight:
     claims: list[DueClaim]
     direct: bool  # its messages go to the broker inside the claim
     sent_at: float  # monotonic: the lease renewal counts from here
+    read_after: tuple[str, float] | None = None  # it also reads the next page after this entry
 
 
 class Ticker(Publishing):
@@ -148,12 +149,12 @@ class Ticker(Publishing):
                 self._drain_outbox()
             if not st.enabled or not st.due:
                 return self._sleep_s(st)
-            complete = self._dispatch_batch(st, started + TICK_BUDGET_S)
+            complete, more = self._dispatch_batch(st, started + TICK_BUDGET_S)
             if not self.is_leader:
                 return self.tick_s
             if time.monotonic() - started > TICK_BUDGET_S:
                 return 0.0
-            if complete and len(st.due) < self.batch_size:
+            if complete and not more:
                 return 0.0
 
     def _sleep_s(self, st: TickState) -> float:
@@ -161,7 +162,7 @@ class Ticker(Publishing):
             return self.tick_s
         return min(max(st.head - self._store_now(), 0.0), self.tick_s)
 
-    def _dispatch_batch(self, st: TickState, budget_end: float) -> bool:
+    def _dispatch_batch(self, st: TickState, budget_end: float) -> tuple[bool, bool]:
         """Plan, claim and publish ``st.due`` in slices of at most PLAN_SLICE_S of planning.
 
         Each slice's claim renews the lease, so planning never outlives it, and what one
@@ -169,19 +170,53 @@ class Ticker(Publishing):
         plan up to 100 fires per entry: each script call writes at most batch_size records.
         A claim goes to Redis from a helper thread while this one plans and encodes the next
         chunk, so Redis's work and Python's overlap (one claim in flight at a time: the next is
-        sent only after the previous one's answer renewed the lease). Returns False when the
-        tick's budget ran out (or leadership was lost) before the last entry: the rest stay due.
+        sent only after the previous one's answer renewed the lease). When a full page was read
+        (more may be due), the claim sent as the page runs out also reads the next page (the
+        read-ahead, ``BeatStore.claim(read_after=...)``), so a backlog flows without a
+        round trip of its own between pages. Returns (complete, more): complete is False when
+        the tick's budget ran out (or leadership was lost) before the last entry read (the rest
+        stay due); more is True when more entries may be due than were read.
         """
+        due, timing = list(st.due), list(st.timing)  # read, from i on not yet claimed
+        more = len(due) >= self.batch_size
+        ahead = True  # the read-ahead may be asked (False once its start entry moved)
+        asked = False  # a claim in flight carries a read-ahead
         i = 0
         inflight: _Inflight | None = None
-        complete = True
-        while i < len(st.due):
+
+        def answered(c: _Inflight) -> bool:
+            nonlocal more, ahead, asked
+            res = self._claimed(c)
+            if res is None:
+                return False
+            if c.read_after is not None:
+                asked = False
+                if res.read:
+                    due.extend(res.due)
+                    timing.extend(res.timing)
+                    more = len(res.due) >= self.batch_size
+                else:
+                    ahead = False  # the next tick reads from the head
+            return True
+
+        while True:
+            if i >= len(due):
+                # Nothing left to plan: the claim in flight may bring the next page.
+                if inflight is None:
+                    return True, more
+                c, inflight = inflight, None
+                if not answered(c):
+                    return False, False
+                continue
+            if i > 4 * self.batch_size:  # forget what was claimed (a long backlog)
+                del due[:i], timing[:i]
+                i = 0
             slice_end = time.monotonic() + self._plan_slice_s
             # At most CLAIM_CHUNK entries a slice: while one claim runs in Redis, the next
             # chunk is planned and encoded here.
             claims = plan_claims(
-                st.due[i : i + CLAIM_CHUNK],
-                st.timing[i : i + CLAIM_CHUNK],
+                due[i : i + CLAIM_CHUNK],
+                timing[i : i + CLAIM_CHUNK],
                 st.now,
                 self.settings.beat_default_grace_s,
                 deadline=slice_end,
@@ -189,18 +224,20 @@ class Ticker(Publishing):
             i += len(claims)
             for chunk in bounded(claims, self.batch_size):
                 messages = self._messages(chunk)  # while the claim in flight runs in Redis
-                if inflight is not None and not self._claimed(inflight):
-                    return False
-                inflight = None
+                if inflight is not None:
+                    c, inflight = inflight, None
+                    if not answered(c):
+                        return False, False
                 if not self._check_lease("before claim"):
-                    return False
-                inflight = self._send_claim(st, chunk, messages)
-            if i < len(st.due) and time.monotonic() > budget_end:
-                complete = False
-                break
-        if inflight is not None and not self._claimed(inflight):
-            return False
-        return complete
+                    return False, False
+                read_after = None
+                if more and ahead and not asked and len(due) - i <= CLAIM_CHUNK:
+                    read_after, asked = due[-1], True
+                inflight = self._send_claim(st, chunk, messages, read_after)
+            if i < len(due) and time.monotonic() > budget_end:
+                if inflight is not None and not answered(inflight):
+                    return False, False
+                return False, True
 
     def _messages(self, claims: list[DueClaim]) -> dict[str, str] | None:
         """The broker messages of the claims' runs on the direct path (run id -> envelope)."""
@@ -212,7 +249,11 @@ class Ticker(Publishing):
         return {str(p["run_id"]): m for p, m in zip(payloads, encoded, strict=True)}
 
     def _send_claim(
-        self, st: TickState, claims: list[DueClaim], messages: dict[str, str] | None
+        self,
+        st: TickState,
+        claims: list[DueClaim],
+        messages: dict[str, str] | None,
+        read_after: tuple[str, float] | None = None,
     ) -> _Inflight:
         if self._claimer is None:
             self._claimer = ThreadPoolExecutor(1, thread_name_prefix="tasksched-claim")
@@ -220,17 +261,17 @@ class Ticker(Publishing):
         future = self._claimer.submit(
             self.beat_store.claim, self.token, self.fence, self.lease_s, st.now, claims,
             call_id(), push_to=self.direct_queue_key if messages is not None else None,
-            messages=messages,
+            messages=messages, read_after=read_after, read_limit=self.batch_size,
         )  # fmt: skip
-        return _Inflight(future, claims, messages is not None, t0)
+        return _Inflight(future, claims, messages is not None, t0, read_after)
 
-    def _claimed(self, c: _Inflight) -> bool:
-        """Wait for a claim's answer and publish what it claimed; False when the lease was
+    def _claimed(self, c: _Inflight) -> ClaimResult | None:
+        """Wait for a claim's answer and publish what it claimed; None when the lease was
         lost."""
         res = c.future.result()
         if res.lost_lease:
             self._standby("lease lost at claim")
-            return False
+            return None
         self._renewed(c.sent_at)
         summary = self._summary
         summary.claims += 1
@@ -245,15 +286,15 @@ class Ticker(Publishing):
                         tenant_id=claim.tenant_id, fire_time=fire, reason=reason,
                     )  # fmt: skip
         if not res.run_ids:
-            return True
+            return res
         wanted = set(res.run_ids)
         payloads = [kw for claim in c.claims for kw in claim.kwargs if kw["run_id"] in wanted]
         if c.direct:
             self._published(payloads, [self._store_now()], len(payloads))
-            return True
+            return res
         self._outbox_dirty = True
         if self._publish(payloads):
             self._outbox_dirty = False
-        return self.is_leader
+        return res if self.is_leader else None
 
     # ---- leadership -----------------------------------------------------------------------
