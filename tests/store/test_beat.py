@@ -78,3 +78,59 @@ def test_a_claim_without_the_lease_writes_nothing(store: Store) -> None:
     # A standby's tick reads nothing due and does not touch the lease.
     st2 = ds.leader_tick("impostor", "impostor", 5.0, 100, now=T0 + 10)
     assert not st2.leader and st2.due == [] and st2.holder == "leader"
+
+
+def test_a_claim_reads_the_page_after_the_entry_it_was_given(store: Store) -> None:
+    """The read-ahead: entries that follow ``read_after`` in the due index, read before the
+    claim (so ``read_after`` may be in the claim itself), as leader_tick reads them."""
+    sids = [make_schedule(store, name=f"s{i}") for i in range(5)]
+    later = make_schedule(store, cron="* * * * * */30", name="later")  # due at T0 + 30
+    ds = BeatStore(store)
+    first = ds.leader_tick("tok", "tok", 5.0, 2, now=T0 + 10)
+    everything = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
+    assert len(first.due) == 2 and len(everything.due) == 5 and later not in dict(everything.due)
+    claims = plan_claims(first.due, first.timing, first.now, 300.0)
+    res = ds.claim("tok", first.fence, 5.0, first.now, claims, call_id(),
+                   read_after=first.due[-1], read_limit=2)  # fmt: skip
+    assert res.claimed == 2 and res.read
+    assert res.due == everything.due[2:4] and res.timing == everything.timing[2:4]
+    # The last page stops at the tick's time: the schedule due later is not in it.
+    claims = plan_claims(res.due, res.timing, first.now, 300.0)
+    res = ds.claim("tok", first.fence, 5.0, first.now, claims, call_id(),
+                   read_after=res.due[-1], read_limit=10)  # fmt: skip
+    assert res.claimed == 2 and res.read and res.due == everything.due[4:]
+    claims = plan_claims(res.due, res.timing, first.now, 300.0)
+    assert ds.claim("tok", first.fence, 5.0, first.now, claims, call_id()).claimed == 1
+    assert sorted(store.runs.count(s) for s in sids) == [1] * 5
+
+
+def test_the_read_ahead_is_left_to_the_next_tick_when_its_entry_moved(store: Store) -> None:
+    for i in range(3):
+        make_schedule(store, name=f"s{i}")
+    ds = BeatStore(store)
+    st = ds.leader_tick("tok", "tok", 5.0, 1, now=T0 + 10)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
+    store.schedules.pause(st.due[0][0])  # the entry the read-ahead starts after leaves the index
+    res = ds.claim("tok", st.fence, 5.0, st.now, claims, call_id(),
+                   read_after=st.due[-1], read_limit=5)  # fmt: skip
+    assert (res.stale, res.read, res.due) == (1, False, [])
+    assert len(ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10).due) == 2
+
+
+def test_a_retried_claim_answers_the_same_and_reads_ahead_again(store: Store) -> None:
+    for i in range(4):
+        make_schedule(store, name=f"s{i}")
+    ds = BeatStore(store)
+    st = ds.leader_tick("tok", "tok", 5.0, 2, now=T0 + 10)
+    claims = plan_claims(st.due, st.timing, st.now, 300.0)
+    again = call_id()
+    first = ds.claim("tok", st.fence, 5.0, st.now, claims, again, read_after=st.due[-1],
+                     read_limit=5)  # fmt: skip
+    # The same call again (its reply lost): the same runs, nothing written twice. Its
+    # read-ahead started after an entry the first call claimed: left to the next tick.
+    second = ds.claim("tok", st.fence, 5.0, st.now, claims, again, read_after=st.due[-1],
+                      read_limit=5)  # fmt: skip
+    assert first.read and len(first.due) == 2
+    assert second.run_ids == first.run_ids and len(second.run_ids) == 2
+    assert (second.read, second.due) == (False, [])
+    assert store.redis.zcard(store.keys.pending) == 2

@@ -108,3 +108,23 @@ def test_every_beat_script_cut_in_turn_loses_and_duplicates_nothing(faulty: Faul
     assert sorted(published) == expected
     d.close()
     assert faulty.direct.redis.get(faulty.direct.keys.beat_lock) is None
+
+
+def test_claims_reading_ahead_lose_and_duplicate_nothing_when_their_replies_are_cut(
+    faulty: Faulty,
+) -> None:
+    """Pages of 8: each claim as a page runs out reads the next one; three of them are cut
+    (one whose read-ahead starts after an entry it claims itself, so its retry leaves the rest
+    to the next tick)."""
+    ids = make_many(faulty.direct, N, "* * * * * */10")
+    rule = faulty.proxy.cut("EVALSHA", script_sha("claim_batch"), skip=1, times=3)
+    d = Ticker(
+        faulty.store, CeleryPublisher(faulty.app, faulty.settings.training_queue),
+        faulty.settings.replace(beat_batch_size=8), clock=FakeClock(T0 + 10),
+    )  # fmt: skip
+    for _ in range(10):
+        if d.tick() > 0:
+            break
+    assert rule.cuts == 3 and d.is_leader and d.stats.errors == 0
+    assert d.stats.dispatched == N
+    assert_exactly_once(faulty, ids, T0 + 10)

@@ -212,6 +212,32 @@ def test_a_burst_larger_than_a_batch_is_dispatched_in_one_tick_keeping_the_lease
     assert d.is_leader and d.stats.dispatched == 1000
 
 
+def test_a_backlog_of_many_pages_is_read_ahead_by_the_claims_not_by_more_ticks(
+    real_store: Store,
+    make_ticker: TickerFactory,
+    redis_url: str,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = make_many(real_store, 1000, "* * * * * */10")
+    d = make_ticker(clock=FakeClock(T0 + 10), settings_=settings.replace(beat_batch_size=64))
+    reads: list[int] = []
+    real_leader_tick = d.beat_store.leader_tick
+
+    def leader_tick(*args: object, **kwargs: object) -> object:
+        st = real_leader_tick(*args, **kwargs)  # type: ignore[arg-type]
+        reads.append(len(st.due))
+        return st
+
+    monkeypatch.setattr(d.beat_store, "leader_tick", leader_tick)
+    _tick_until_idle(d)
+    assert sorted(published_run_ids(redis_url)) == sorted(f"{s}-{int(T0) + 10}" for s in ids)
+    # 16 pages of 64: the first read by the tick, the others by the claims' read-ahead (a slow
+    # machine may end a tick at its time budget: the next tick reads again).
+    assert reads[0] == 64 and len(reads) <= 4, reads
+    assert d.is_leader and d.stats.dispatched == 1000
+
+
 def test_a_costly_schedule_is_planned_in_its_own_slice_and_the_lease_renewed_around_it(
     real_store: Store,
     make_ticker: TickerFactory,
