@@ -410,7 +410,7 @@ class ScheduleStore:
         res = self._s.scripts.run(
             "reset_failures",
             [self._k.schedule(schedule_id), self._k.history(schedule_id)],
-            [repr(float(now)), by, HISTORY_MAX],
+            [repr(float(now)), by, HISTORY_MAX, os.urandom(8).hex()],  # a retry: same id
         )
         if int(res[0]) == -2:
             raise NotFoundError("schedule", schedule_id)

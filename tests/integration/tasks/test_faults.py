@@ -184,3 +184,22 @@ def test_an_update_whose_reply_was_lost_is_not_a_conflict(faulty: Faulty) -> Non
     assert rule.cuts == 1
     rec = faulty.direct.schedules.get(sid)
     assert rec.name == "renamed" and rec.version == before + 1
+
+
+def test_a_failure_reset_whose_reply_was_lost_is_recorded_once(faulty: Faulty) -> None:
+    sid = faulty.schedule({"count": 500})
+    faulty.direct.redis.hset(faulty.direct.keys.schedule(sid),
+                             mapping={"consecutive_failures": "3", "cooldown_until": "2e9"})  # fmt: skip
+    before = faulty.direct.schedules.get(sid).version
+    rule = faulty.proxy.cut("EVALSHA", script_sha("reset_failures"))
+    status = faulty.manager.reset_failures(sid)
+    assert rule.cuts == 1 and faulty.proxy.executed("EVALSHA", script_sha("reset_failures")) == 2
+    history = [e for e in faulty.direct.schedules.history(sid) if e["event"] == "failures_reset"]
+    assert len(history) == 1, history  # the retry wrote no second entry
+    assert history[0]["previous_consecutive_failures"] == 3 and status["consecutive_failures"] == 0
+    rec = faulty.direct.schedules.get(sid)
+    assert rec.counters["consecutive_failures"] == 0 and rec.cooldown_until is None
+    assert rec.version == before + 1  # bumped once
+    # A second reset is a call of its own: recorded again.
+    faulty.manager.update_schedule(sid, consecutive_failures=0)
+    assert [e["event"] for e in faulty.direct.schedules.history(sid)].count("failures_reset") == 2
