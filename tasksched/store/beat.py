@@ -84,8 +84,9 @@ _TIMING_NAMES = "\t".join(TIMING_FIELDS)
 def _due_rows(flat: Sequence[Any]) -> tuple[list[tuple[str, float]], list[list[str | None]]]:
     """Due entries as the scripts return them (id, score, TIMING_FIELDS values; flat)."""
     stride = 2 + len(TIMING_FIELDS)
-    due = [(str(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), stride)]
-    timing = [list(flat[i + 2 : i + stride]) for i in range(0, len(flat), stride)]
+    flat = list(flat)
+    due = list(zip(flat[0::stride], map(float, flat[1::stride]), strict=True))
+    timing = [flat[i + 2 : i + stride] for i in range(0, len(flat), stride)]
     return due, timing
 
 
