@@ -52,7 +52,7 @@ TICK_BUDGET_S = 2.0
 PLAN_SLICE_S = 0.05
 # Due entries planned and claimed per script call (a claim of this many takes Redis about as
 # long as planning and encoding the next: the two overlap).
-CLAIM_CHUNK = 500
+CLAIM_CHUNK = 1000
 
 
 @dataclass(frozen=True)
