@@ -298,6 +298,7 @@ def main() -> None:
     ap.add_argument("--only", default="1234", help="which parts to run, e.g. 12")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of each burst size")
     ap.add_argument("--baseline", metavar="REV", help="alternate burst rounds with git REV's beat")
+    ap.add_argument("--sizes", help="burst sizes, comma-separated (default 10000,100000)")
     args = ap.parse_args()
     print(machine())
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
@@ -308,6 +309,8 @@ def main() -> None:
             bench_idle(url, 10_000 if quick else 100_000, 500 if quick else 2000)
         if "2" in args.only:
             sizes = [10_000] if quick else [10_000, 100_000]
+            if args.sizes:
+                sizes = [int(x) for x in args.sizes.split(",")]
             bench_bursts(url, sizes, 1 if quick else args.repeat, workdir, args.baseline)
         if "3" in args.only:
             bench_memory(url, 10_000, 100_000 if quick else 1_000_000, workdir)
