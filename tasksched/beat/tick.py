@@ -53,9 +53,11 @@ PLAN_SLICE_S = 0.05
 # Due entries planned and claimed per script call (a claim of this many takes Redis about as
 # long as planning and encoding the next: the two overlap).
 CLAIM_CHUNK = 1000
-# Due entries a tick reads first (then the claims read ahead, batch_size at a time): a small
-# first read and claim put the first messages of a burst in the broker sooner.
-FIRST_READ = 250
+# Due entries a tick reads first (then the claims read ahead, batch_size at a time), and how
+# many of them its first claim takes: a small first claim puts the first messages of a burst
+# in the broker sooner, while the rest of the first read is planned.
+FIRST_READ = 1000
+FIRST_CLAIM = 250
 
 
 @dataclass(frozen=True)
@@ -217,9 +219,10 @@ class Ticker(Publishing):
             slice_end = time.monotonic() + self._plan_slice_s
             # At most CLAIM_CHUNK entries a slice: while one claim runs in Redis, the next
             # chunk is planned and encoded here.
+            size = FIRST_CLAIM if inflight is None and i == 0 else CLAIM_CHUNK
             claims = plan_claims(
-                due[i : i + CLAIM_CHUNK],
-                timing[i : i + CLAIM_CHUNK],
+                due[i : i + size],
+                timing[i : i + size],
                 st.now,
                 self.settings.beat_default_grace_s,
                 deadline=slice_end,
