@@ -188,8 +188,8 @@ def test_an_update_whose_reply_was_lost_is_not_a_conflict(faulty: Faulty) -> Non
 
 def test_a_failure_reset_whose_reply_was_lost_is_recorded_once(faulty: Faulty) -> None:
     sid = faulty.schedule({"count": 500})
-    faulty.direct.redis.hset(faulty.direct.keys.schedule(sid),
-                             mapping={"consecutive_failures": "3", "cooldown_until": "2e9"})  # fmt: skip
+    streak = {"consecutive_failures": "3", "cooldown_until": "2e9"}
+    faulty.direct.redis.hset(faulty.direct.keys.schedule(sid), mapping=streak)
     before = faulty.direct.schedules.get(sid).version
     rule = faulty.proxy.cut("EVALSHA", script_sha("reset_failures"))
     status = faulty.manager.reset_failures(sid)
