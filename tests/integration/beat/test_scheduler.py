@@ -226,7 +226,7 @@ def test_the_global_switch_with_a_running_beat(
     assert len(missed) >= 1 and all("skipped" in r["reason"] for r in missed)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_a_real_celery_worker_consumes_what_beat_publishes(
     beats: BeatProcs, real_store: Store, redis_url: str, tmp_path: Path
 ) -> None:
@@ -236,7 +236,7 @@ def test_a_real_celery_worker_consumes_what_beat_publishes(
         [{"tenant_id": "acme", "name": f"s{i}", "cron_expression": EVERY_SECOND}
          for i in range(50)]
     )
-    wait_for(lambda: len(published_run_ids(redis_url)) >= 100, 10, what="published runs")
+    wait_for(lambda: len(published_run_ids(redis_url)) >= 100, 20, what="published runs")
     worker = Proc(
         [sys.executable, "-m", "celery", "-A", "tests.integration.beat.worker_app", "worker",
          "-Q", "training", "-P", "solo", "-c", "1", "-l", "WARNING", "--without-gossip",
@@ -246,7 +246,7 @@ def test_a_real_celery_worker_consumes_what_beat_publishes(
     )
     try:
         client = redis.Redis.from_url(redis_url, decode_responses=True)
-        wait_for(lambda: client.llen("beat-test:consumed") >= 100, 30, what="consumed runs")
+        wait_for(lambda: client.llen("beat-test:consumed") >= 100, 60, what="consumed runs")
         consumed = [json.loads(x) for x in client.lrange("beat-test:consumed", 0, -1)]
         client.close()
     finally:
