@@ -229,36 +229,32 @@ def process_rss_mb() -> float:
     return psutil.Process().memory_info().rss / MB
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants in MB (0 when it is gone)."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
+def _rss_mb(procs: list[psutil.Process]) -> float:
     total = 0
     for p in procs:
         try:
             total += p.memory_info().rss
-        except psutil.Error:
+        except psutil.Error:  # ended meanwhile
             continue
     return total / MB
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants in MB (0 when it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        return _rss_mb([proc, *proc.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
 
 
 def children_rss_mb(pid: int) -> float:
     """Resident memory of ``pid``'s descendants in MB (a pool process's training child; 0
     when it has none or is gone)."""
     try:
-        children = psutil.Process(pid).children(recursive=True)
+        return _rss_mb(psutil.Process(pid).children(recursive=True))
     except psutil.Error:
         return 0.0
-    total = 0
-    for p in children:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            continue
-    return total / MB
 
 
 class HostMonitor:

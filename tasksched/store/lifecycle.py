@@ -229,7 +229,6 @@ class RunLifecycle:
         **fields: Any,
     ) -> Finish:
         """End the run with ``status``; counters, cooldown and last result change with it."""
-        k = self.keys
         args: list[Any] = [
             run_id,
             token,
@@ -244,15 +243,7 @@ class RunLifecycle:
             args.extend((name, value))
         res = self.store.scripts.run(
             "run_finish",
-            [
-                k.run(run_id),
-                k.schedule(schedule_id),
-                k.run_lock(schedule_id),
-                self.running,
-                k.metrics,
-                k.pending,
-                k.tomb(run_id),
-            ],
+            self._ending_keys(run_id, schedule_id),
             args,
         )
         return Finish(
@@ -261,6 +252,14 @@ class RunLifecycle:
             consecutive_failures=int(res[2]),
             now=float(res[3]) if res[3] else None,
         )
+
+    def _ending_keys(self, run_id: str, schedule_id: str) -> list[str]:
+        """KEYS of the scripts that end an attempt (``run_finish``, ``run_lost``), in order."""
+        k = self.keys
+        return [
+            k.run(run_id), k.schedule(schedule_id), k.run_lock(schedule_id), self.running,
+            k.metrics, k.pending, k.tomb(run_id),
+        ]  # fmt: skip
 
     def lost(
         self,
@@ -274,18 +273,9 @@ class RunLifecycle:
         """The attempt holding ``token`` stopped: re-queue the run once, else end it ``lost``
         (see ``scripts/run_lost.lua``). ``only_if_lock_gone``: a sweep's judgement, refused
         while the attempt still holds its lock."""
-        k = self.keys
         res = self.store.scripts.run(
             "run_lost",
-            [
-                k.run(run_id),
-                k.schedule(schedule_id),
-                k.run_lock(schedule_id),
-                self.running,
-                k.metrics,
-                k.pending,
-                k.tomb(run_id),
-            ],
+            self._ending_keys(run_id, schedule_id),
             [
                 run_id,
                 token,

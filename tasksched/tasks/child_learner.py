@@ -124,9 +124,7 @@ class ChildLearner:
         self._carry_s = res.duration_s
         return child
 
-    def _step(
-        self, step: str, ctx: RunContext, stoppable: bool = True, **args: Any
-    ) -> Any:
+    def _step(self, step: str, ctx: RunContext, stoppable: bool = True, **args: Any) -> Any:
         child = self._ready(stoppable)
         # The step after a load shares its limit (the child's start-up counts against it).
         limit_s = max(self.step_limit_s - self._carry_s, 0.001)
@@ -161,19 +159,8 @@ class ChildLearner:
         self._carry_s = 0.0
         res = child.call("train", soft_limit_s, {"context": ctx.to_dict()}, lease_ok=lease_ok,
                          stop_requested=self.stop_requested)  # fmt: skip
-        value = res.value if isinstance(res.value, dict) else {}
-        candidate = value.get("candidate")
         self.method = res.method
-        return ChildResult(
-            outcome=res.outcome,
-            candidate=candidate if isinstance(candidate, str) else None,
-            evaluation=dict(value.get("evaluation") or {}),
-            error=res.error,
-            traceback=res.traceback,
-            exit_code=child.exit_code,
-            peak_memory_mb=self.peak_memory_mb,
-            duration_s=res.duration_s,
-        )
+        return ChildResult.of_training(res, child.exit_code, self.peak_memory_mb, res.duration_s)
 
     def promote(self, ctx: RunContext, candidate: str | None) -> None:
         """Promote the candidate this child trained (not cut short by a stop)."""

@@ -14,8 +14,7 @@ run lock lost (when the step watches it) -> SIGKILL (``lease_lost``); this worke
 stop (SIGTERM, e.g. Ctrl-C in ``tasksched up``) -> SIGTERM, and SIGKILL after
 :data:`STOP_GRACE_S` (``interrupted``, unless the step finished within the grace). A step
 that must not be cut short by a stop (``stoppable=False``: promote, restore) ignores SIGTERM
-and is SIGKILLed at its time limit. :func:`run_child` is one train + evaluate in a child of
-its own.
+and is SIGKILLed at its time limit.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ import psutil
 
 from tasksched.resources import tree_rss_mb
 
-__all__ = ["STOP_GRACE_S", "ChildResult", "LearnerChild", "StepResult", "run_child"]
+__all__ = ["STOP_GRACE_S", "ChildResult", "LearnerChild", "StepResult"]
 
 # How long a step may still finish after its worker was asked to stop (seconds).
 STOP_GRACE_S = 5.0
@@ -86,7 +85,7 @@ class StepResult:
 
 @dataclass
 class ChildResult:
-    """How a :func:`run_child` training ended (``outcome`` as :class:`StepResult`)."""
+    """How a training step ended (``outcome`` as :class:`StepResult`)."""
 
     outcome: str
     candidate: str | None = None
@@ -96,6 +95,24 @@ class ChildResult:
     exit_code: int | None = None
     peak_memory_mb: float = 0.0
     duration_s: float = 0.0
+
+    @classmethod
+    def of_training(
+        cls, res: StepResult, exit_code: int | None, peak_memory_mb: float, duration_s: float
+    ) -> ChildResult:
+        """The result of a ``train`` step: the candidate's path and its evaluation."""
+        value = res.value if isinstance(res.value, dict) else {}
+        candidate = value.get("candidate")
+        return cls(
+            outcome=res.outcome,
+            candidate=candidate if isinstance(candidate, str) else None,
+            evaluation=dict(value.get("evaluation") or {}),
+            error=res.error,
+            traceback=res.traceback,
+            exit_code=exit_code,
+            peak_memory_mb=peak_memory_mb,
+            duration_s=duration_s,
+        )
 
 
 def _kill_tree(pid: int, sig: int) -> None:
@@ -332,40 +349,3 @@ class LearnerChild:
         if code is not None:
             self.exit_code = code
         return f"the learner's process died (exit code {code})"
-
-
-def run_child(
-    job: dict[str, Any],
-    memory_budget_mb: float,
-    soft_limit_s: float,
-    kill_grace_s: float,
-    lease_ok: Callable[[], bool] = _yes,
-    poll_s: float = 0.1,
-    stop_requested: Callable[[], bool] = _no,
-) -> ChildResult:
-    """Build the learner and train + evaluate it in a child of its own under the limits
-    (``job``: ``learner``, ``options``, ``context``); never raises for how it ended."""
-    child = LearnerChild(memory_budget_mb, kill_grace_s, poll_s)
-    started = time.monotonic()
-    with child:
-        res = child.call(
-            "load", soft_limit_s,
-            {"learner": job["learner"], "options": job.get("options") or {}},
-            lease_ok=lease_ok, stop_requested=stop_requested,
-        )  # fmt: skip
-        if res.ok:
-            res = child.call("train", soft_limit_s - (time.monotonic() - started),
-                             {"context": job["context"]}, lease_ok=lease_ok,
-                             stop_requested=stop_requested)  # fmt: skip
-    value = res.value if isinstance(res.value, dict) else {}
-    candidate = value.get("candidate")
-    return ChildResult(
-        outcome=res.outcome,
-        candidate=candidate if isinstance(candidate, str) else None,
-        evaluation=dict(value.get("evaluation") or {}),
-        error=res.error,
-        traceback=res.traceback,
-        exit_code=child.exit_code,
-        peak_memory_mb=round(child.peak_memory_mb, 1),
-        duration_s=time.monotonic() - started,
-    )

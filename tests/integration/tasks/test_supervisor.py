@@ -1,13 +1,43 @@
-"""The training supervisor (run_child): a real child process per run, its outcomes and kills."""
+"""The training supervisor (LearnerChild): a real child process per run, its outcomes and kills."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tasksched.learners.base import RunContext
-from tasksched.tasks.supervisor import run_child
+from tasksched.tasks.supervisor import ChildResult, LearnerChild
+
+
+def run_child(
+    job: dict[str, Any],
+    memory_budget_mb: float,
+    soft_limit_s: float,
+    kill_grace_s: float,
+    lease_ok: Callable[[], bool] = lambda: True,
+    poll_s: float = 0.1,
+    stop_requested: Callable[[], bool] = lambda: False,
+) -> ChildResult:
+    """Build the learner and train + evaluate it in a :class:`LearnerChild` of its own (as a
+    run does, without the data count and backup) under the limits
+    (``job``: ``learner``, ``options``, ``context``); never raises for how it ended."""
+    child = LearnerChild(memory_budget_mb, kill_grace_s, poll_s)
+    started = time.monotonic()
+    with child:
+        res = child.call(
+            "load", soft_limit_s,
+            {"learner": job["learner"], "options": job.get("options") or {}},
+            lease_ok=lease_ok, stop_requested=stop_requested,
+        )  # fmt: skip
+        if res.ok:
+            res = child.call("train", soft_limit_s - (time.monotonic() - started),
+                             {"context": job["context"]}, lease_ok=lease_ok,
+                             stop_requested=stop_requested)  # fmt: skip
+    return ChildResult.of_training(
+        res, child.exit_code, round(child.peak_memory_mb, 1), time.monotonic() - started
+    )
 
 
 def job(tmp_path: Path, **options: object) -> dict[str, object]:
