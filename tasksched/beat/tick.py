@@ -16,6 +16,10 @@ calls its :meth:`Ticker.tick`). One tick, as leader:
    a fenced check, and remove them from the outbox. A new leader publishes what the outbox still
    holds first (a fenced push-and-remove script on the direct path).
 
+The tick PREPARE_LEAD_S before a due second reads, plans and encodes that second's entries
+ahead (:mod:`tasksched.beat.prepare`; a read, nothing is written), so the tick at the second
+starts with step 3.
+
 Every store call is safe to retry (see :mod:`tasksched.store.beat`). A leader stops dispatching
 once its local lease deadline (from the last successful renew, ``time.monotonic``) has passed,
 and becomes a standby; errors never escape :meth:`tick`. Logs: one INFO line per tick that did
@@ -24,13 +28,16 @@ something (``beat.tick``), one DEBUG line per run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from tasksched.beat.plan import bounded, plan_claims
+from tasksched.beat.prepare import PREPARE_LEAD_S, Prepared, prepare
 from tasksched.beat.publishing import PUBLISH_CHUNK, Publisher, Publishing, RedisListPublisher
 from tasksched.beat.stats import DispatchStats, TickSummary
 from tasksched.errors import StoreUnavailableError
@@ -58,11 +65,18 @@ CLAIM_CHUNK = 1000
 # in the broker sooner, while the rest of the first read is planned.
 FIRST_READ = 1000
 FIRST_CLAIM = 250
+# Claims sent and not answered yet (each on its own connection): Redis runs the next one as
+# soon as the previous one ends, while this process reads one answer and sends the next
+# claim (with one in flight, Redis idled for that, about a third of a burst).
+CLAIMS_IN_FLIGHT = 2
+# A claim carries the read-ahead of the next page once this few read entries are left to
+# claim: the page arrives while the claims in flight still have work for Redis.
+READ_AHEAD_AT = (CLAIMS_IN_FLIGHT + 1) * CLAIM_CHUNK
 
 
 @dataclass(frozen=True)
 class _Inflight:
-    """A claim sent to Redis (by the helper thread) whose answer is not read yet."""
+    """A claim sent to Redis (by a helper thread) whose answer is not read yet."""
 
     future: Future[ClaimResult]
     claims: list[DueClaim]
@@ -109,6 +123,7 @@ class Ticker(Publishing):
         self._direct: RedisListPublisher | None = None
         self._direct_checked = False
         self._claimer: ThreadPoolExecutor | None = None  # sends claims (see _dispatch_batch)
+        self._prepared: Prepared | None = None  # claims for the next due second (prepare)
         if fast_path and isinstance(publisher, RedisListPublisher):
             self.direct_queue_key = publisher.redis_queue_key(self.settings.redis_url)
             if self.direct_queue_key is not None:
@@ -133,13 +148,15 @@ class Ticker(Publishing):
     # ---- the tick -------------------------------------------------------------------------
     def _tick(self) -> float:
         started = time.monotonic()
+        prepared, self._prepared = self._prepared, None
         while True:
             t0 = time.monotonic()
             st = self.beat_store.leader_tick(
                 self.token,
                 self.token,
                 self.lease_s,
-                min(self.batch_size, FIRST_READ),
+                # Prepared claims are for what is due now: the renewal need not read it.
+                0 if prepared is not None else min(self.batch_size, FIRST_READ),
                 now=None if self.clock is None else self.clock(),
             )
             if not st.leader:
@@ -152,9 +169,18 @@ class Ticker(Publishing):
             self._clock_ref = (st.now, t0)
             if self._outbox_dirty:
                 self._drain_outbox()
-            if not st.enabled or not st.due:
+            if prepared is not None:
+                if st.enabled and prepared.fence == self.fence and st.now < prepared.head:
+                    self._prepared = prepared  # woke early: keep them for their second
+                    return self._sleep_s(st)
+                if not (st.enabled and prepared.usable(self.fence, st.now)):
+                    prepared = None  # another term's, or too late: read and plan afresh
+                    continue
+            elif not st.enabled or not st.due:
+                self._prepare_next(st)
                 return self._sleep_s(st)
-            complete, more = self._dispatch_batch(st, started + TICK_BUDGET_S)
+            complete, more = self._dispatch_batch(st, started + TICK_BUDGET_S, prepared)
+            prepared = None
             if not self.is_leader:
                 return self.tick_s
             if time.monotonic() - started > TICK_BUDGET_S:
@@ -162,37 +188,69 @@ class Ticker(Publishing):
             if complete and not more:
                 return 0.0
 
+    def _prepare_next(self, st: TickState) -> None:
+        """Within PREPARE_LEAD_S of the due head's second, read, plan and encode its entries
+        now (see :mod:`tasksched.beat.prepare`)."""
+        if not st.enabled or st.head is None:
+            return
+        wait_s = st.head - self._store_now()
+        if not 0.0 < wait_s <= PREPARE_LEAD_S:
+            return
+        self._prepared = prepare(self.beat_store, st.head, self.fence, wait_s,
+                                 self.settings.beat_default_grace_s, CLAIM_CHUNK,
+                                 self.batch_size, self._messages)  # fmt: skip
+
     def _sleep_s(self, st: TickState) -> float:
         if not st.enabled or st.head is None:
             return self.tick_s
-        return min(max(st.head - self._store_now(), 0.0), self.tick_s)
+        wait_s = st.head - self._store_now()
+        if self._prepared is None and wait_s > PREPARE_LEAD_S:
+            # Wake once PREPARE_LEAD_S before the head's second, to prepare its claims.
+            return min(wait_s - PREPARE_LEAD_S, self.tick_s)
+        return min(max(wait_s, 0.0), self.tick_s)
 
-    def _dispatch_batch(self, st: TickState, budget_end: float) -> tuple[bool, bool]:
+    def _dispatch_batch(
+        self, st: TickState, budget_end: float, prepared: Prepared | None = None
+    ) -> tuple[bool, bool]:
         """Plan, claim and publish ``st.due`` in slices of at most PLAN_SLICE_S of planning.
 
         Each slice's claim renews the lease, so planning never outlives it, and what one
         schedule costs delays the others by one slice at most. A long downtime with run_all can
         plan up to 100 fires per entry: each script call writes at most batch_size records.
-        A claim goes to Redis from a helper thread while this one plans and encodes the next
-        chunk, so Redis's work and Python's overlap (one claim in flight at a time: the next is
-        sent only after the previous one's answer renewed the lease). When a full page was read
-        (more may be due), the claim sent as the page runs out also reads the next page (the
-        read-ahead, ``BeatStore.claim(read_after=...)``), so a backlog flows without a
-        round trip of its own between pages. Returns (complete, more): complete is False when
-        the tick's budget ran out (or leadership was lost) before the last entry read (the rest
-        stay due); more is True when more entries may be due than were read.
+        Claims go to Redis from helper threads (one connection each) while this one plans and
+        encodes the next chunk, so Redis's work and Python's overlap; up to CLAIMS_IN_FLIGHT
+        are sent and not answered yet, so Redis starts the next as the previous one ends (each
+        is fenced in its script: one sent after the lease was lost writes nothing). When a
+        full page was read (more may be due), a claim sent as the page runs low also reads the
+        next page (the read-ahead, ``BeatStore.claim(read_after=...)``), so a backlog flows
+        without a round trip of its own between pages. Returns (complete, more): complete is
+        False when the tick's budget ran out (or leadership was lost) before the last entry
+        read (the rest stay due); more is True when more entries may be due than were read. With
+        ``prepared`` (claims planned before their second), those are sent first, then the rest
+        of their page is planned and read ahead as usual.
         """
-        due, timing = list(st.due), list(st.timing)  # read, from i on not yet claimed
-        more = len(due) >= min(self.batch_size, FIRST_READ)
+        if prepared is None:
+            due, timing = list(st.due), list(st.timing)  # read, from i on not yet claimed
+            more = len(due) >= min(self.batch_size, FIRST_READ)
+            i = 0
+        else:
+            due, timing = list(prepared.due), list(prepared.timing)
+            more, i = prepared.full, prepared.planned
         ahead = True  # the read-ahead may be asked (False once its start entry moved)
         asked = False  # a claim in flight carries a read-ahead
-        i = 0
-        inflight: _Inflight | None = None
+        flights: deque[_Inflight] = deque()  # sent, oldest first, answers not read yet
 
-        def answered(c: _Inflight) -> bool:
+        def answered() -> bool:
             nonlocal more, ahead, asked
+            c = flights.popleft()
             res = self._claimed(c)
             if res is None:
+                # Fenced out: the claims still in flight are too (each checks the lease in
+                # its script); wait for them, the new leader drains what they wrote.
+                for rest in flights:
+                    with contextlib.suppress(Exception):
+                        rest.future.result()
+                flights.clear()
                 return False
             if c.read_after is not None:
                 asked = False
@@ -204,22 +262,37 @@ class Ticker(Publishing):
                     ahead = False  # the next tick reads from the head
             return True
 
+        def send(chunk: list[DueClaim], messages: dict[str, str] | None) -> bool:
+            nonlocal asked
+            while len(flights) >= CLAIMS_IN_FLIGHT:
+                if not answered():
+                    return False
+            if not self._check_lease("before claim"):
+                return False
+            read_after = None
+            if more and ahead and not asked and len(due) - i <= READ_AHEAD_AT:
+                read_after, asked = due[-1], True
+            flights.append(self._send_claim(st, chunk, messages, read_after))
+            return True
+
+        for chunk, messages in prepared.chunks if prepared is not None else ():
+            if not send(chunk, messages):
+                return False, False
         while True:
             if i >= len(due):
-                # Nothing left to plan: the claim in flight may bring the next page.
-                if inflight is None:
+                # Nothing left to plan: the claims in flight may bring the next page.
+                if not flights:
                     return True, more
-                c, inflight = inflight, None
-                if not answered(c):
+                if not answered():
                     return False, False
                 continue
             if i > 4 * self.batch_size:  # forget what was claimed (a long backlog)
                 del due[:i], timing[:i]
                 i = 0
             slice_end = time.monotonic() + self._plan_slice_s
-            # At most CLAIM_CHUNK entries a slice: while one claim runs in Redis, the next
-            # chunk is planned and encoded here.
-            size = FIRST_CLAIM if inflight is None and i == 0 else CLAIM_CHUNK
+            # At most CLAIM_CHUNK entries a slice: while claims run in Redis, the next chunk
+            # is planned and encoded here.
+            size = FIRST_CLAIM if not flights and i == 0 else CLAIM_CHUNK
             claims = plan_claims(
                 due[i : i + size],
                 timing[i : i + size],
@@ -229,20 +302,13 @@ class Ticker(Publishing):
             )
             i += len(claims)
             for chunk in bounded(claims, self.batch_size):
-                messages = self._messages(chunk)  # while the claim in flight runs in Redis
-                if inflight is not None:
-                    c, inflight = inflight, None
-                    if not answered(c):
-                        return False, False
-                if not self._check_lease("before claim"):
+                # Encoded while the claims in flight run in Redis.
+                if not send(chunk, self._messages(chunk)):
                     return False, False
-                read_after = None
-                if more and ahead and not asked and len(due) - i <= CLAIM_CHUNK:
-                    read_after, asked = due[-1], True
-                inflight = self._send_claim(st, chunk, messages, read_after)
             if i < len(due) and time.monotonic() > budget_end:
-                if inflight is not None and not answered(inflight):
-                    return False, False
+                while flights:
+                    if not answered():
+                        return False, False
                 return False, True
 
     def _messages(self, claims: list[DueClaim]) -> dict[str, str] | None:
@@ -262,7 +328,9 @@ class Ticker(Publishing):
         read_after: tuple[str, float] | None = None,
     ) -> _Inflight:
         if self._claimer is None:
-            self._claimer = ThreadPoolExecutor(1, thread_name_prefix="tasksched-claim")
+            self._claimer = ThreadPoolExecutor(
+                CLAIMS_IN_FLIGHT, thread_name_prefix="tasksched-claim"
+            )
         t0 = time.monotonic()
         future = self._claimer.submit(
             self.beat_store.claim, self.token, self.fence, self.lease_s, st.now, claims,

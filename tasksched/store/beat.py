@@ -141,6 +141,18 @@ class BeatStore:
             timing=timing,
         )
 
+    def due_page(
+        self, until: float, limit: int
+    ) -> tuple[list[tuple[str, float]], list[list[str | None]]]:
+        """Up to ``limit`` due entries with a score <= ``until`` and their timing fields, as
+        :meth:`leader_tick` reads them; a read only (the leader plans claims before their fire
+        time with it; each claim checks the score and version it read)."""
+        k = self._k
+        res = self._s.scripts.run(
+            "due_page", [k.due], [_f(until), int(limit), k.schedule(""), *TIMING_FIELDS]
+        )
+        return _due_rows(res)
+
     def release(self, token: str) -> bool:
         """Give the lease up (clean shutdown) so a standby takes over at once."""
         return bool(self._s.scripts.run("lease_release", [self._k.beat_lock], [token]))

@@ -115,6 +115,7 @@ def sweep_pending(store: Store, now: float, limit: int = 500) -> list[Swept]:
         pipe.hexists(k.outbox, run_id)
     res = pipe.execute()
     out: list[Swept] = []
+    ended: set[str] = set()
     for i, run_id in enumerate(ids):
         (status, schedule_id, tenant_id, trigger, fire, queued), in_outbox = res[2 * i : 2 * i + 2]
         if status not in _PENDING or not schedule_id:
@@ -134,6 +135,12 @@ def sweep_pending(store: Store, now: float, limit: int = 500) -> list[Swept]:
         done = life.finish(run_id, schedule_id, "", RunStatus.MISSED, reason, 1, 0.0,
                            decided_by="pending_sweep")
         if done.applied:
+            ended.add(schedule_id)
             out.append(Swept(run_id, schedule_id, tenant_id or "", trigger or "cron",
                              float(fire) if fire else None))
+    # Beat's claim leaves trimming to the worker's claim of each run: the runs no worker took
+    # (all workers down for days) are trimmed here instead.
+    for schedule_id in ended:
+        store.scripts.run("trim_runs", [k.runs(schedule_id)],
+                          [k.run(""), store.settings.run_history_max])  # fmt: skip
     return out

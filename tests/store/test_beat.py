@@ -134,3 +134,22 @@ def test_a_retried_claim_answers_the_same_and_reads_ahead_again(store: Store) ->
     assert second.run_ids == first.run_ids and len(second.run_ids) == 2
     assert (second.read, second.due) == (False, [])
     assert store.redis.zcard(store.keys.pending) == 2
+
+
+def test_a_retried_claim_gets_its_first_answer_while_the_next_claim_is_done_too(
+    store: Store,
+) -> None:
+    # The tick keeps two claims in flight: a lost reply's retry may come after the next claim.
+    a, b = make_schedule(store, name="a"), make_schedule(store, name="b")
+    ds = BeatStore(store)
+    st = ds.leader_tick("tok", "tok", 5.0, 100, now=T0 + 10)
+    claims = {c.schedule_id: c for c in plan_claims(st.due, st.timing, st.now, 300.0)}
+    first_id, next_id = call_id(), call_id()
+    first = ds.claim("tok", st.fence, 5.0, st.now, [claims[a]], first_id)
+    ds.claim("tok", st.fence, 5.0, st.now, [claims[b]], next_id)
+    outbox = store.redis.hgetall(store.keys.outbox)
+    assert len(outbox) == 2
+    again = ds.claim("tok", st.fence, 5.0, st.now, [claims[a]], first_id)
+    assert again.run_ids == first.run_ids == [f"{a}-{int(T0) + 10}"]
+    assert (again.claimed, again.stale) == (1, 0)
+    assert store.redis.hgetall(store.keys.outbox) == outbox and store.runs.count(a) == 1

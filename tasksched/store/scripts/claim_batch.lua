@@ -21,8 +21,9 @@
 -- is the caller's term. An entry is claimed only if its due score and its schedule's version
 -- are still what the tick read (a user's update made meanwhile wins). A run record is written
 -- only if absent; each one written is indexed as pending until a worker takes it.
--- Idempotent: the result is kept under the claim id; the same claim id (a call retried after a
--- lost reply) gets the same answer and writes nothing twice (the read-ahead is read again).
+-- Idempotent: the result is kept under the claim id (the last two claims'); the same claim id (a
+-- call retried after a lost reply) gets the same answer and writes nothing twice (the read-ahead
+-- is read again).
 -- Returns {-1} when fenced out, else {claimed, stale, missed, n, run id x n, read, entry ...}:
 -- the n run ids newly claimed (in push mode already in the broker), read = 1 when the
 -- read-ahead was done (0: not asked, or its member moved meanwhile: the next tick reads), then
@@ -60,9 +61,13 @@ local function answer(result)
   return result
 end
 
-local last = redis.call('HMGET', KEYS[6], 'id', 'result')
+-- The last two claims' answers are kept (the beat has up to two claims in flight).
+local last = redis.call('HMGET', KEYS[6], 'id', 'result', 'id2', 'result2')
 if last[1] == ARGV[9] and last[2] then
   return answer(cjson.decode(last[2]))
+end
+if last[3] == ARGV[9] and last[4] then
+  return answer(cjson.decode(last[4]))
 end
 local cap = tonumber(ARGV[5])
 local skey, rkey, rskey = ARGV[6], ARGV[7], ARGV[8]
@@ -98,7 +103,7 @@ for _ = 1, tonumber(ARGV[11]) do
       redis.call('HSET', sched, 'next_run', new_score)
     end
     local runs_key = rskey .. sid
-    local wrote = false
+    local wrote_missed = false
     for j = 0, n_runs - 1 do
       local p = body + 2 * j
       local rid, fire, trigger, deadline = string.match(ARGV[p], RUN)
@@ -115,7 +120,6 @@ for _ = 1, tonumber(ARGV[11]) do
           redis.call('HSET', KEYS[4], rid, ARGV[p + 1])
         end
         ids[#ids + 1] = rid
-        wrote = true
       end
     end
     local mbase = body + 2 * n_runs
@@ -128,10 +132,13 @@ for _ = 1, tonumber(ARGV[11]) do
           'reason', reason, 'finished_at', now)
         redis.call('ZADD', runs_key, fire, rid)
         missed = missed + 1
-        wrote = true
+        wrote_missed = true
       end
     end
-    if wrote then trim_history(runs_key, rkey, cap, nil) end
+    -- A queued run's record is trimmed by the worker's claim of it (run_claim.lua), which
+    -- trims the same history: checking here too cost a command per run in a burst. Missed
+    -- records end here, so the history they grow is trimmed here.
+    if wrote_missed then trim_history(runs_key, rkey, cap, nil) end
   end
 end
 -- The due scores move in one ZADD per 500 entries (each entry's score was compared above,
@@ -154,5 +161,6 @@ if #ids > 0 then redis.call('HINCRBY', KEYS[5], 'dispatched_total', #ids) end
 if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed_total', missed) end
 local out = {claimed, stale, missed, #ids}
 for k = 1, #ids do out[k + 4] = ids[k] end
-redis.call('HSET', KEYS[6], 'id', ARGV[9], 'result', cjson.encode(out))
+redis.call('HSET', KEYS[6], 'id', ARGV[9], 'result', cjson.encode(out), 'id2', last[1] or '',
+  'result2', last[2] or '')
 return answer(out)

@@ -7,6 +7,7 @@
 -- Returns {leader 0/1, new_term 0/1, fence, now, enabled 0/1, head score or "", holder,
 --          due id, due score, timing field values..., ...}. Due entries (read with their
 -- schedules' timing fields) only for the leader with the switch on and something due.
+-- #include due_rows
 local now
 if ARGV[4] ~= '' then
   now = tonumber(ARGV[4])
@@ -55,15 +56,6 @@ redis.call('HSET', KEYS[5], 'leader', ARGV[1], 'leader_id', ARGV[5], 'fence', fe
   'enabled', enabled, 'beats', beats)
 local out = {1, new_term, fence, now_s, enabled, head_score, holder}
 if enabled == 1 and tonumber(ARGV[3]) > 0 and head_score ~= '' and tonumber(head_score) <= now then
-  local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now_s, 'WITHSCORES', 'LIMIT', 0,
-    tonumber(ARGV[3]))
-  local nf = #ARGV - 8
-  for i = 1, #due, 2 do
-    out[#out + 1] = due[i]
-    out[#out + 1] = due[i + 1]
-    -- The timing fields (ARGV[9..]); a missing one comes back as nil (false here).
-    local row = redis.call('HMGET', ARGV[8] .. due[i], unpack(ARGV, 9, 8 + nf))
-    for j = 1, nf do out[#out + 1] = row[j] end
-  end
+  due_rows(out, KEYS[4], now_s, tonumber(ARGV[3]), ARGV[8], 9)
 end
 return out

@@ -177,6 +177,29 @@ def test_run_once_after_a_long_downtime_runs_once(
     assert real_store.redis.zscore(real_store.keys.due, sid) == T0 + 3001
 
 
+def test_a_history_no_worker_takes_is_trimmed_by_the_pending_sweep(
+    real_store: Store, make_ticker: TickerFactory, settings: Settings
+) -> None:
+    from tasksched.store.sweeps import sweep_pending
+
+    # Beat's claim leaves trimming to the worker's claim of each run; with no worker at all
+    # the runs end by the pending sweep, which trims what they grew.
+    small = settings.replace(run_history_max=3)
+    sid = make_schedule(real_store, cron="* * * * * */10")
+    clock = FakeClock(T0)
+    d = make_ticker(clock=clock, settings_=small)
+    for t in range(10, 70, 10):
+        clock.now = T0 + t
+        _tick_until_idle(d)
+    runs = [cron_run_id(sid, T0 + t) for t in range(10, 70, 10)]
+    assert real_store.redis.zrange(real_store.keys.runs(sid), 0, -1) == runs  # all queued
+    swept = sweep_pending(Store(settings=small), T0 + 7 * 86400)
+    assert sorted(s.run_id for s in swept) == sorted(runs)
+    assert real_store.redis.zrange(real_store.keys.runs(sid), 0, -1) == runs[-3:]
+    assert not any(real_store.redis.exists(real_store.keys.run(r)) for r in runs[:3])
+    assert real_store.runs.get(runs[-1])["status"] == "missed"
+
+
 def test_the_global_switch_stops_and_resumes_dispatching(
     real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
