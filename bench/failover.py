@@ -7,7 +7,9 @@ A throwaway redis-server (also the broker), 20 schedules firing every second, tw
 ``celery -A tasksched beat`` processes with the documented defaults (no TASKSCHED_BEAT_*
 variable). This process pops the ``training`` list continuously and notes when each message
 arrived. Each round: a steady stretch, then the leader is SIGKILLed (no clean release: its
-lease must run out) and a fresh standby is started, so two beats run again.
+lease must run out) and a fresh standby is started, so two beats run again. The kill comes at
+a random point of a second (seeded, ``--seed``): how long before the kill the last fire went
+out is part of the gap, and a fixed point would measure one case only.
 
 Per kill it prints:
 * takeover: from the SIGKILL to the first message dispatched by the new leader;
@@ -26,6 +28,7 @@ import base64
 import json
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -103,6 +106,7 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--schedules", type=int, default=20)
     ap.add_argument("--steady-s", type=float, default=4.0, help="steady time before each kill")
+    ap.add_argument("--seed", type=int, default=1, help="of the kills' points within a second")
     args = ap.parse_args()
     print(machine())
     print(f"command: {' '.join([os.path.basename(sys.executable), *sys.argv])}")
@@ -119,8 +123,10 @@ def main() -> None:
             created = {mgr.create_training_schedule("bench", f"s{i}", EVERY_SECOND): time.time()
                        for i in range(args.schedules)}  # fmt: skip
             kills: list[tuple[float, int]] = []
+            rng = random.Random(args.seed)
             for k in range(args.kills):
                 time.sleep(args.steady_s)  # steady dispatching (the measurement window)
+                time.sleep((rng.random() - time.time()) % 1.0)  # to a random point of a second
                 pid = wait(lambda: leader_pid(client), 10, "a leader")
                 assert isinstance(pid, int) and pid in beats
                 os.killpg(pid, signal.SIGKILL)
@@ -171,7 +177,8 @@ def report(
         takeovers.append(first_new - killed_at)
         gaps.append(first_new - last_old)
         late.append(worst)
-        print(f"kill at {time.strftime('%H:%M:%S', time.localtime(killed_at))}: takeover "
+        print(f"kill at {time.strftime('%H:%M:%S', time.localtime(killed_at))}"
+              f"+{killed_at % 1:.2f}: takeover "
               f"{first_new - killed_at:.2f} s, dispatch gap {first_new - last_old:.2f} s, "
               f"worst lateness {worst:.2f} s")
     print(f"fires per schedule: received {fires[0]}-{fires[-1]}, expected {want[0]}-{want[-1]}; "

@@ -50,8 +50,8 @@ def test_the_tick_before_a_second_writes_nothing_and_the_tick_at_it_sends_each_r
 def test_a_change_between_the_prepare_and_the_second_wins(
     real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
-    kept, updated, paused, deleted = (make_schedule(real_store, name=n)
-                                      for n in ("kept", "updated", "paused", "deleted"))  # fmt: skip
+    names = ("kept", "updated", "paused", "deleted")
+    kept, updated, paused, deleted = (make_schedule(real_store, name=n) for n in names)
     clock = FakeClock(BEFORE)
     d = make_ticker(clock=clock)
     d.tick()
