@@ -245,12 +245,8 @@ class Ticker(Publishing):
             c = flights.popleft()
             res = self._claimed(c)
             if res is None:
-                # Fenced out: the claims still in flight are too (each checks the lease in
-                # its script); wait for them, the new leader drains what they wrote.
-                for rest in flights:
-                    with contextlib.suppress(Exception):
-                        rest.future.result()
-                flights.clear()
+                # Fenced out: the claims still in flight are too (each checks the lease in its
+                # script); the finally below waits for them.
                 return False
             if c.read_after is not None:
                 asked = False
@@ -275,41 +271,51 @@ class Ticker(Publishing):
             flights.append(self._send_claim(st, chunk, messages, read_after))
             return True
 
-        for chunk, messages in prepared.chunks if prepared is not None else ():
-            if not send(chunk, messages):
-                return False, False
-        while True:
-            if i >= len(due):
-                # Nothing left to plan: the claims in flight may bring the next page.
-                if not flights:
-                    return True, more
-                if not answered():
+        try:
+            for chunk, messages in prepared.chunks if prepared is not None else ():
+                if not send(chunk, messages):
                     return False, False
-                continue
-            if i > 4 * self.batch_size:  # forget what was claimed (a long backlog)
-                del due[:i], timing[:i]
-                i = 0
-            slice_end = time.monotonic() + self._plan_slice_s
-            # At most CLAIM_CHUNK entries a slice: while claims run in Redis, the next chunk
-            # is planned and encoded here.
-            size = FIRST_CLAIM if not flights and i == 0 else CLAIM_CHUNK
-            claims = plan_claims(
-                due[i : i + size],
-                timing[i : i + size],
-                st.now,
-                self.settings.beat_default_grace_s,
-                deadline=slice_end,
-            )
-            i += len(claims)
-            for chunk in bounded(claims, self.batch_size):
-                # Encoded while the claims in flight run in Redis.
-                if not send(chunk, self._messages(chunk)):
-                    return False, False
-            if i < len(due) and time.monotonic() > budget_end:
-                while flights:
+            while True:
+                if i >= len(due):
+                    # Nothing left to plan: the claims in flight may bring the next page.
+                    if not flights:
+                        return True, more
                     if not answered():
                         return False, False
-                return False, True
+                    continue
+                if i > 4 * self.batch_size:  # forget what was claimed (a long backlog)
+                    del due[:i], timing[:i]
+                    i = 0
+                slice_end = time.monotonic() + self._plan_slice_s
+                # At most CLAIM_CHUNK entries a slice: while claims run in Redis, the next chunk
+                # is planned and encoded here.
+                size = FIRST_CLAIM if not flights and i == 0 else CLAIM_CHUNK
+                claims = plan_claims(
+                    due[i : i + size],
+                    timing[i : i + size],
+                    st.now,
+                    self.settings.beat_default_grace_s,
+                    deadline=slice_end,
+                )
+                i += len(claims)
+                for chunk in bounded(claims, self.batch_size):
+                    # Encoded while the claims in flight run in Redis.
+                    if not send(chunk, self._messages(chunk)):
+                        return False, False
+                if i < len(due) and time.monotonic() > budget_end:
+                    while flights:
+                        if not answered():
+                            return False, False
+                    return False, True
+        finally:
+            # Left by an error (or a lost lease): their writes stand (each claim is fenced and
+            # idempotent); wait for them, and have the next tick drain what they put in the
+            # outbox.
+            for rest in flights:
+                with contextlib.suppress(Exception):
+                    rest.future.result()
+            if flights:
+                self._outbox_dirty = True
 
     def _messages(self, claims: list[DueClaim]) -> dict[str, str] | None:
         """The broker messages of the claims' runs on the direct path (run id -> envelope)."""

@@ -308,6 +308,48 @@ def test_a_costly_schedule_is_planned_in_its_own_slice_and_the_lease_renewed_aro
     assert d.is_leader and real_store.redis.get(real_store.keys.beat_lock) == d.token
 
 
+def test_an_error_with_two_claims_in_flight_loses_no_run(
+    real_store: Store,
+    make_ticker: TickerFactory,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    import time
+
+    from tasksched.errors import StoreUnavailableError
+
+    # The outbox path: the first claim's reply is lost (it ran), while the second claim, slower,
+    # is still in flight. The tick ends in error once the second is done; the next one
+    # publishes both claims' runs.
+    ids = make_many(real_store, 1500, "* * * * * */10")
+    d = make_ticker(clock=FakeClock(T0 + 10), fast_path=False)
+    real_claim = d.beat_store.claim
+    calls: list[int] = []  # each call's entries, in the order they were made
+    lock = threading.Lock()
+
+    def claim(*args: object, **kwargs: object) -> object:
+        with lock:  # two claims run at once, from two threads
+            calls.append(len(args[4]))  # type: ignore[arg-type]
+            n = len(calls)
+        if n == 2:
+            time.sleep(0.3)  # reaches Redis after the first one's error was seen
+        res = real_claim(*args, **kwargs)  # type: ignore[arg-type]
+        if n == 1:
+            raise StoreUnavailableError("reply lost")
+        return res
+
+    monkeypatch.setattr(d.beat_store, "claim", claim)
+    d.tick()
+    # The tick waited for the claim still in flight: both claims' runs are in the outbox.
+    assert calls == [250, 750] and published_run_ids(redis_url) == []
+    assert real_store.redis.hlen(real_store.keys.outbox) == 1000
+    monkeypatch.setattr(d.beat_store, "claim", real_claim)
+    _tick_until_idle(d)
+    assert sorted(published_run_ids(redis_url)) == sorted(cron_run_id(s, T0 + 10) for s in ids)
+    assert real_store.redis.hlen(real_store.keys.outbox) == 0
+
+
 def test_jitter_fires_at_a_stable_offset_and_keeps_the_cron_run_id(
     real_store: Store, make_ticker: TickerFactory, redis_url: str
 ) -> None:
