@@ -140,7 +140,10 @@ def sweep_pending(store: Store, now: float, limit: int = 500) -> list[Swept]:
                              float(fire) if fire else None))
     # Beat's claim leaves trimming to the worker's claim of each run: the runs no worker took
     # (all workers down for days) are trimmed here instead.
-    for schedule_id in ended:
-        store.scripts.run("trim_runs", [k.runs(schedule_id)],
-                          [k.run(""), store.settings.run_history_max])  # fmt: skip
+    if ended:
+        trims = r.pipeline(transaction=False)  # one round trip (each trim is idempotent)
+        cap = store.settings.run_history_max
+        for schedule_id in ended:
+            store.scripts.run("trim_runs", [k.runs(schedule_id)], [k.run(""), cap], client=trims)
+        trims.execute()
     return out

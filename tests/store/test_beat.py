@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tasksched.beat.plan import plan_claims
 from tasksched.store import Store
-from tasksched.store.beat import BeatStore
+from tasksched.store.beat import BeatStore, DueClaim, TickState
 from tasksched.store.lifecycle import call_id
 from tests.beat.schedules import T0, make_schedule
 
@@ -104,12 +104,18 @@ def test_a_claim_reads_the_page_after_the_entry_it_was_given(store: Store) -> No
     assert sorted(store.runs.count(s) for s in sids) == [1] * 5
 
 
-def test_the_read_ahead_is_left_to_the_next_tick_when_its_entry_moved(store: Store) -> None:
-    for i in range(3):
+def due_claims(store: Store, n: int, limit: int) -> tuple[BeatStore, TickState, list[DueClaim]]:
+    """``n`` schedules due at T0 + 10; a leader's tick reading ``limit`` of them, and their
+    claims as planned."""
+    for i in range(n):
         make_schedule(store, name=f"s{i}")
     ds = BeatStore(store)
-    st = ds.leader_tick("tok", "tok", 5.0, 1, now=T0 + 10)
-    claims = plan_claims(st.due, st.timing, st.now, 300.0)
+    st = ds.leader_tick("tok", "tok", 5.0, limit, now=T0 + 10)
+    return ds, st, plan_claims(st.due, st.timing, st.now, 300.0)
+
+
+def test_the_read_ahead_is_left_to_the_next_tick_when_its_entry_moved(store: Store) -> None:
+    ds, st, claims = due_claims(store, 3, 1)
     store.schedules.pause(st.due[0][0])  # the entry the read-ahead starts after leaves the index
     res = ds.claim("tok", st.fence, 5.0, st.now, claims, call_id(),
                    read_after=st.due[-1], read_limit=5)  # fmt: skip
@@ -118,11 +124,7 @@ def test_the_read_ahead_is_left_to_the_next_tick_when_its_entry_moved(store: Sto
 
 
 def test_a_retried_claim_answers_the_same_and_reads_ahead_again(store: Store) -> None:
-    for i in range(4):
-        make_schedule(store, name=f"s{i}")
-    ds = BeatStore(store)
-    st = ds.leader_tick("tok", "tok", 5.0, 2, now=T0 + 10)
-    claims = plan_claims(st.due, st.timing, st.now, 300.0)
+    ds, st, claims = due_claims(store, 4, 2)
     again = call_id()
     first = ds.claim("tok", st.fence, 5.0, st.now, claims, again, read_after=st.due[-1],
                      read_limit=5)  # fmt: skip
