@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     beat_tick_s: float = 0.25
     beat_batch_size: int = 2000
     beat_default_grace_s: float = 300.0
+    # a second with at least this many entries due is claimed ahead of it (broker = this
+    # Redis; its messages reach the broker at the second in one step); 0: never
+    beat_stage_min: int = Field(default=5000, ge=0)
     # log stored crons the engine reads differently at API and beat start (tasksched doctor)
     cron_check_at_start: bool = True
     # beat stops answering `celery inspect ping` when its loop has not ticked for this long

@@ -121,6 +121,7 @@ class Publishing(Leadership):
         log_event(
             logger, logging.INFO, "beat tick", event="beat.tick", beat_id=self.token,
             dispatched=s.dispatched, missed=s.missed, stale=s.stale, drained=s.drained,
+            staged=s.staged, released=s.released,
             claims=s.claims, worst_lateness_s=round(s.worst_lateness_s, 4),
             took_ms=round((time.monotonic() - started) * 1000, 1), direct=self.direct,
         )  # fmt: skip

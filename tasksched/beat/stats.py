@@ -26,7 +26,9 @@ class TickSummary:
     stale: int = 0
     claims: int = 0
     drained: int = 0
+    staged: int = 0  # runs claimed ahead of their second (their messages staged)
+    released: int = 0  # staged runs moved to the broker (also counted in ``dispatched``)
     worst_lateness_s: float = 0.0
 
     def busy(self) -> bool:
-        return bool(self.dispatched or self.missed or self.stale or self.drained)
+        return bool(self.dispatched or self.missed or self.stale or self.drained or self.staged)

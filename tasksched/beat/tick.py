@@ -18,7 +18,9 @@ calls its :meth:`Ticker.tick`). One tick, as leader:
 
 The tick PREPARE_LEAD_S before a due second reads, plans and encodes that second's entries
 ahead (:mod:`tasksched.beat.prepare`; a read, nothing is written), so the tick at the second
-starts with step 3.
+starts with step 3. A burst (``beat_stage_min`` entries or more at one second, the broker this
+Redis) is claimed before its second instead, its messages held in a staged list that step 1
+of the tick at the second moves to the broker's queue (:mod:`tasksched.beat.stage`).
 
 Every store call is safe to retry (see :mod:`tasksched.store.beat`). A leader stops dispatching
 once its local lease deadline (from the last successful renew, ``time.monotonic``) has passed,
@@ -29,6 +31,7 @@ something (``beat.tick``), one DEBUG line per run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import deque
@@ -39,6 +42,7 @@ from dataclasses import dataclass
 from tasksched.beat.plan import bounded, plan_claims
 from tasksched.beat.prepare import PREPARE_LEAD_S, Prepared, prepare
 from tasksched.beat.publishing import PUBLISH_CHUNK, Publisher, Publishing, RedisListPublisher
+from tasksched.beat.stage import stage_lead_s, stages
 from tasksched.beat.stats import DispatchStats, TickSummary
 from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
@@ -83,6 +87,7 @@ class _Inflight:
     direct: bool  # its messages go to the broker inside the claim
     sent_at: float  # monotonic: the lease renewal counts from here
     read_after: tuple[str, float] | None = None  # it also reads the next page after this entry
+    staged: bool = False  # its messages go to a staged list (a second still to come)
 
 
 class Ticker(Publishing):
@@ -106,6 +111,7 @@ class Ticker(Publishing):
         self.lease_s = self.settings.beat_lease_s
         self.tick_s = self.settings.beat_tick_s
         self.batch_size = max(int(self.settings.beat_batch_size), 1)
+        self.stage_min = int(self.settings.beat_stage_min)
         # Stop dispatching this long before the lease could expire in Redis.
         self._margin_s = max(0.1 * self.lease_s, min(0.2, 0.5 * self.lease_s))
         # Planning between two claims (each renews the lease): well inside the margin.
@@ -124,6 +130,8 @@ class Ticker(Publishing):
         self._direct_checked = False
         self._claimer: ThreadPoolExecutor | None = None  # sends claims (see _dispatch_batch)
         self._prepared: Prepared | None = None  # claims for the next due second (prepare)
+        # (head, entries there) of a staging pass that claimed nothing: not tried again as is.
+        self._stage_stuck: tuple[float, int] | None = None
         if fast_path and isinstance(publisher, RedisListPublisher):
             self.direct_queue_key = publisher.redis_queue_key(self.settings.redis_url)
             if self.direct_queue_key is not None:
@@ -158,6 +166,8 @@ class Ticker(Publishing):
                 # Prepared claims are for what is due now: the renewal need not read it.
                 0 if prepared is not None else min(self.batch_size, FIRST_READ),
                 now=None if self.clock is None else self.clock(),
+                # Staged seconds are released by whichever leader ticks when they come.
+                release_to=self.direct_queue_key,
             )
             if not st.leader:
                 if self.is_leader:
@@ -167,6 +177,8 @@ class Ticker(Publishing):
             if not self.is_leader or st.new_term or st.fence != self.fence:
                 self._lead(st)
             self._clock_ref = (st.now, t0)
+            if st.released:
+                self._released(st)
             if self._outbox_dirty:
                 self._drain_outbox()
             if prepared is not None:
@@ -177,6 +189,9 @@ class Ticker(Publishing):
                     prepared = None  # another term's, or too late: read and plan afresh
                     continue
             elif not st.enabled or not st.due:
+                if self._stage_now(st):
+                    self._stage(st, started + TICK_BUDGET_S)
+                    return 0.0 if self.is_leader else self.tick_s
                 self._prepare_next(st)
                 return self._sleep_s(st)
             complete, more = self._dispatch_batch(st, started + TICK_BUDGET_S, prepared)
@@ -187,6 +202,44 @@ class Ticker(Publishing):
                 return 0.0
             if complete and not more:
                 return 0.0
+
+    def _stages(self, st: TickState) -> bool:
+        """Whether the due head is a second this leader claims ahead (when its time comes)."""
+        return (
+            self.direct
+            and stages(st, self.stage_min)
+            and self._stage_stuck != (st.head, st.head_count)
+        )
+
+    def _stage_now(self, st: TickState) -> bool:
+        """Whether this tick claims the due head's second ahead (see :mod:`..stage`)."""
+        if not self._stages(st):
+            return False
+        assert st.head is not None
+        # A second whose claims ahead have begun is staged on, without waiting again.
+        begun = st.staged_head == st.head
+        return begun or st.head - self._store_now() <= stage_lead_s(st.head_count)
+
+    def _stage(self, st: TickState, budget_end: float) -> None:
+        """Claim the entries due at ``st.head`` (a second still to come) now, planned as of
+        that second, their messages pushed to its staged list."""
+        assert st.head is not None
+        due, timing = self.beat_store.due_page(st.head, min(self.batch_size, FIRST_READ))
+        if not due:
+            return
+        ahead = dataclasses.replace(st, now=st.head, due=due, timing=timing)
+        staged_before = self._summary.staged
+        self._dispatch_batch(ahead, budget_end, stage=True)
+        # A pass that claimed nothing (every entry changed meanwhile) is not repeated until
+        # the head or its count moves: the entries are claimed at their second.
+        nothing = self._summary.staged == staged_before
+        self._stage_stuck = (st.head, st.head_count) if nothing else None
+
+    def _released(self, st: TickState) -> None:
+        """Count the staged runs the tick's leader_tick moved to the broker."""
+        self.stats.dispatched += st.released
+        self._summary.dispatched += st.released
+        self._summary.released += st.released
 
     def _prepare_next(self, st: TickState) -> None:
         """Within PREPARE_LEAD_S of the due head's second, read, plan and encode its entries
@@ -201,16 +254,30 @@ class Ticker(Publishing):
                                  self.batch_size, self._messages)  # fmt: skip
 
     def _sleep_s(self, st: TickState) -> float:
-        if not st.enabled or st.head is None:
+        if not st.enabled or (st.head is None and st.staged_head is None):
             return self.tick_s
-        wait_s = st.head - self._store_now()
-        if self._prepared is None and wait_s > PREPARE_LEAD_S:
-            # Wake once PREPARE_LEAD_S before the head's second, to prepare its claims.
-            return min(wait_s - PREPARE_LEAD_S, self.tick_s)
-        return min(max(wait_s, 0.0), self.tick_s)
+        now = self._store_now()
+        # A staged second is released by the tick at it.
+        waits = [self.tick_s] if st.staged_head is None else [st.staged_head - now]
+        if st.head is not None:
+            wait_s = st.head - now
+            if self._stages(st):
+                # Wake when the claims ahead of a burst's second are to start.
+                begun = st.staged_head == st.head
+                waits.append(0.0 if begun else wait_s - stage_lead_s(st.head_count))
+            elif self._prepared is None and wait_s > PREPARE_LEAD_S:
+                # Wake once PREPARE_LEAD_S before the head's second, to prepare its claims.
+                waits.append(wait_s - PREPARE_LEAD_S)
+            else:
+                waits.append(wait_s)
+        return min(max(min(waits), 0.0), self.tick_s)
 
     def _dispatch_batch(
-        self, st: TickState, budget_end: float, prepared: Prepared | None = None
+        self,
+        st: TickState,
+        budget_end: float,
+        prepared: Prepared | None = None,
+        stage: bool = False,
     ) -> tuple[bool, bool]:
         """Plan, claim and publish ``st.due`` in slices of at most PLAN_SLICE_S of planning.
 
@@ -227,7 +294,8 @@ class Ticker(Publishing):
         False when the tick's budget ran out (or leadership was lost) before the last entry
         read (the rest stay due); more is True when more entries may be due than were read. With
         ``prepared`` (claims planned before their second), those are sent first, then the rest
-        of their page is planned and read ahead as usual.
+        of their page is planned and read ahead as usual. With ``stage``, ``st.now`` is a
+        second still to come and the claims stage their messages (``BeatStore.claim(stage=)``).
         """
         if prepared is None:
             due, timing = list(st.due), list(st.timing)  # read, from i on not yet claimed
@@ -268,7 +336,7 @@ class Ticker(Publishing):
             read_after = None
             if more and ahead and not asked and len(due) - i <= READ_AHEAD_AT:
                 read_after, asked = due[-1], True
-            flights.append(self._send_claim(st, chunk, messages, read_after))
+            flights.append(self._send_claim(st, chunk, messages, read_after, stage))
             return True
 
         try:
@@ -332,6 +400,7 @@ class Ticker(Publishing):
         claims: list[DueClaim],
         messages: dict[str, str] | None,
         read_after: tuple[str, float] | None = None,
+        stage: bool = False,
     ) -> _Inflight:
         if self._claimer is None:
             self._claimer = ThreadPoolExecutor(
@@ -342,8 +411,10 @@ class Ticker(Publishing):
             self.beat_store.claim, self.token, self.fence, self.lease_s, st.now, claims,
             call_id(), push_to=self.direct_queue_key if messages is not None else None,
             messages=messages, read_after=read_after, read_limit=self.batch_size,
+            stage=stage and messages is not None,
         )  # fmt: skip
-        return _Inflight(future, claims, messages is not None, t0, read_after)
+        return _Inflight(future, claims, messages is not None, t0, read_after,
+                         stage and messages is not None)  # fmt: skip
 
     def _claimed(self, c: _Inflight) -> ClaimResult | None:
         """Wait for a claim's answer and publish what it claimed; None when the lease was
@@ -366,6 +437,9 @@ class Ticker(Publishing):
                         tenant_id=claim.tenant_id, fire_time=fire, reason=reason,
                     )  # fmt: skip
         if not res.run_ids:
+            return res
+        if c.staged:
+            summary.staged += len(res.run_ids)  # counted as dispatched when released
             return res
         wanted = set(res.run_ids)
         payloads = [kw for claim in c.claims for kw in claim.kwargs if kw["run_id"] in wanted]

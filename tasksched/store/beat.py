@@ -39,6 +39,9 @@ class TickState:
     holder: str | None  # the lease holder's token
     due: list[tuple[str, float]] = field(default_factory=list)
     timing: list[list[str | None]] = field(default_factory=list)  # TIMING_FIELDS of each due
+    released: int = 0  # staged messages this call moved to the broker's queue
+    staged_head: float | None = None  # the earliest second still staged
+    head_count: int = 0  # entries due at ``head`` when it is still to come
 
 
 @dataclass
@@ -106,16 +109,21 @@ class BeatStore:
         lease_s: float,
         limit: int,
         now: float | None = None,
+        release_to: str | None = None,
     ) -> TickState:
         """Acquire or renew the lease, read the clock, the switch and (as leader) the due head.
 
         The due entries come with their schedules' timing fields (:data:`TIMING_FIELDS`), read
         in the same script. Standbys only record that they are alive (``seen:<beat_id>``).
+        With ``release_to`` (the broker's queue list in this Redis), the leader first moves
+        the messages of the staged seconds that have come there (see :meth:`claim`'s
+        ``stage``).
         """
         k = self._k
         res = self._s.scripts.run(
             "leader_tick",
-            [k.beat_lock, k.beat_fence, k.control, k.due, k.beat_health],
+            [k.beat_lock, k.beat_fence, k.control, k.due, k.beat_health, k.beat_staged,
+             release_to or k.beat_staged_list("")],
             [
                 token,
                 max(int(lease_s * 1000), 1),
@@ -125,10 +133,12 @@ class BeatStore:
                 _f(lease_s),
                 _f(max(3 * lease_s, 5.0)),
                 k.schedule(""),
+                k.beat_staged_list(""),
+                "1" if release_to else "",
                 *TIMING_FIELDS,
             ],
         )
-        due, timing = _due_rows(res[7:])
+        due, timing = _due_rows(res[10:])
         return TickState(
             leader=int(res[0]) == 1,
             new_term=int(res[1]) == 1,
@@ -139,6 +149,9 @@ class BeatStore:
             holder=str(res[6]) if res[6] else None,
             due=due,
             timing=timing,
+            released=int(res[7]),
+            staged_head=float(res[8]) if res[8] not in ("", None) else None,
+            head_count=int(res[9]),
         )
 
     def due_page(
@@ -170,6 +183,7 @@ class BeatStore:
         messages: Mapping[str, str] | None = None,
         read_after: tuple[str, float] | None = None,
         read_limit: int = 0,
+        stage: bool = False,
     ) -> ClaimResult:
         """Claim ``claims`` in one script call (see ``scripts/claim_batch.lua``).
 
@@ -177,14 +191,22 @@ class BeatStore:
         ``messages`` (run id -> kombu envelope) is pushed there in the same script; otherwise
         its payload goes to the outbox for :meth:`fenced_push` or another broker.
 
+        With ``stage`` (and ``messages``), ``now`` is a due second still to come and the
+        messages go to that second's staged list instead (``push_to`` is ignored); the leader's
+        :meth:`leader_tick` moves them to the broker's queue once the second has come.
+
         With ``read_after`` (a due entry read before: id, score) the same call first reads up to
         ``read_limit`` due entries that follow it in the due index, with their timing fields
         (the tick's next page, read while Redis is busy anyway instead of in a round trip of
         its own); ``read`` is False when that entry moved meanwhile (the next tick reads).
         """
         k = self._k
-        push = push_to is not None and messages is not None
-        queue_key = push_to if push_to is not None and push else k.outbox
+        stage = stage and messages is not None
+        push = (push_to is not None or stage) and messages is not None
+        if stage:
+            queue_key = k.beat_staged_list(_f(now))
+        else:
+            queue_key = push_to if push_to is not None and push else k.outbox
         args: list[Any] = [
             token,
             int(fence),
@@ -195,7 +217,7 @@ class BeatStore:
             k.run(""),
             k.runs(""),
             claim_id,
-            "push" if push else "outbox",
+            "stage" if stage else "push" if push else "outbox",
             len(claims),
             "" if read_after is None else f"{int(read_limit)}\t{read_after[0]}\t{read_after[1]!r}",
             _TIMING_NAMES,
@@ -224,6 +246,7 @@ class BeatStore:
                 k.beat_claim,
                 k.pending,
                 queue_key,
+                k.beat_staged,
             ],
             args,
         )

@@ -88,6 +88,16 @@ class Keys:
         return f"{self.base}beat:claim"
 
     @property
+    def beat_staged(self) -> str:
+        """Sorted set: due seconds still to come whose runs are claimed ahead (member = the
+        second as the claim wrote it, score = the second)."""
+        return f"{self.base}beat:staged"
+
+    def beat_staged_list(self, second: str) -> str:
+        """List: the broker messages claimed ahead for one due second (``""``: the prefix)."""
+        return f"{self.base}beat:staged:{second}"
+
+    @property
     def beat_health(self) -> str:
         """Hash: the leader's id, last tick time, lag and counts, for status displays."""
         return f"{self.base}beat:health"

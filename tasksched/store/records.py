@@ -51,6 +51,18 @@ def _float(v: str | None) -> float | None:
     return None if v in (None, "") else float(v)  # type: ignore[arg-type]
 
 
+def _next_run(h: Mapping[str, str]) -> float | None:
+    """The next fire: a run claimed ahead of its fire time (``staged``, see
+    :mod:`tasksched.beat.stage`) until that time comes, else the due index's ``next_run``
+    (which then already holds the fire after it)."""
+    staged = h.get("staged")
+    if staged and h.get("status", "active") == "active":
+        fire = float(staged.partition("\t")[0])
+        if fire > time.time():
+            return fire
+    return _float(h.get("next_run"))
+
+
 @dataclass
 class ScheduleRecord:
     """One stored schedule, as read back."""
@@ -111,7 +123,7 @@ class ScheduleRecord:
             secret_names=json.loads(h["secret_names"]) if h.get("secret_names") else {},
             secrets_token=h.get("secrets") or None,
             counters={c: int(h.get(c, 0) or 0) for c in COUNTERS},
-            next_run=_float(h.get("next_run")),
+            next_run=_next_run(h),
             last_run=_float(h.get("last_run")),
             last_result=json.loads(last_result) if last_result else None,
             cooldown_until=_float(h.get("cooldown_until")),

@@ -348,7 +348,7 @@ class ScheduleStore:
             due_action = "remove"
         elif status or (timing_changed and current.status is ScheduleStatus.ACTIVE):
             due_action, nxt = "set", repr(self.next_fire(spec, schedule_id, now))
-        self._write(schedule_id, current.version, mapping, due_action, nxt, status)
+        self._write(schedule_id, current.version, mapping, due_action, nxt, status, now)
         return self.get(schedule_id)
 
     def _write(
@@ -359,6 +359,7 @@ class ScheduleStore:
         due_action: str,
         next_run: str,
         status: str,
+        now: float,
         delete: Iterable[str] = (),
     ) -> int:
         args: list[Any] = [
@@ -368,6 +369,10 @@ class ScheduleStore:
             next_run,
             status,
             os.urandom(8).hex(),
+            repr(float(now)),
+            self._k.run(""),
+            self._k.tomb(""),
+            self._s.settings.tombstone_ttl_s * 1000,
         ]
         for f, v in mapping.items():
             args.extend((f, v))
@@ -376,7 +381,10 @@ class ScheduleStore:
             args.append("--del--")
             args.extend(dels)
         res = self._s.scripts.run(
-            "update_schedule", [self._k.schedule(schedule_id), self._k.due], args
+            "update_schedule",
+            [self._k.schedule(schedule_id), self._k.due, self._k.runs(schedule_id),
+             self._k.pending],
+            args,
         )
         if res[0] == -2:
             raise NotFoundError("schedule", schedule_id)
@@ -387,7 +395,7 @@ class ScheduleStore:
     def pause(self, schedule_id: str, now: float | None = None) -> ScheduleRecord:
         """Pause: out of the due index; a run already dispatched is skipped by the worker."""
         now = self._s.time() if now is None else now  # Redis's clock, as beat's
-        self._write(schedule_id, None, {"updated_at": repr(now)}, "remove", "", "paused")
+        self._write(schedule_id, None, {"updated_at": repr(now)}, "remove", "", "paused", now)
         return self.get(schedule_id)
 
     def resume(self, schedule_id: str, now: float | None = None) -> ScheduleRecord:
@@ -395,7 +403,8 @@ class ScheduleStore:
         now = self._s.time() if now is None else now  # Redis's clock, as beat's
         current = self.get(schedule_id)
         nxt = repr(self.next_fire(current, schedule_id, now))
-        self._write(schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active")
+        self._write(schedule_id, current.version, {"updated_at": repr(now)}, "set", nxt, "active",
+                    now)  # fmt: skip
         return self.get(schedule_id)
 
     def reset_failures(

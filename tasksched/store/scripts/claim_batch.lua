@@ -2,12 +2,16 @@
 -- the next due entries (the read-ahead) in the same call.
 -- KEYS[1] beat lease, KEYS[2] fence counter, KEYS[3] due zset, KEYS[4] outbox hash,
 -- KEYS[5] beat health hash, KEYS[6] last claim hash, KEYS[7] pending zset,
--- KEYS[8] the broker's queue list (used in "push" mode only)
+-- KEYS[8] the broker's queue list ("push" mode) or the second's staged list ("stage" mode),
+-- KEYS[9] the staged seconds zset ("stage" mode)
 -- ARGV[1] token, ARGV[2] fence, ARGV[3] lease ttl ms (the claim renews the lease),
 -- ARGV[4] now (string), ARGV[5] run history cap, ARGV[6] schedule key prefix,
 -- ARGV[7] run key prefix, ARGV[8] runs zset prefix, ARGV[9] claim id,
 -- ARGV[10] mode: "push" (each run's item is its broker message, pushed to KEYS[8] here) or
--- "outbox" (each run's item is its outbox payload; beat publishes it afterwards),
+-- "outbox" (each run's item is its outbox payload; beat publishes it afterwards) or "stage"
+-- (as "push", but to the list of a due second still to come, which leader_tick.lua moves to the
+-- broker's queue when that second comes; ARGV[4] is that second; each schedule records its
+-- staged run in its hash field `staged`, "fire time<TAB>run id", for update_schedule.lua),
 -- ARGV[11] number of entries,
 -- ARGV[12] read-ahead: "" (none) or "limit<TAB>member<TAB>its score as read": up to limit due
 --   entries (score <= now) that come after that member in the due index, read before the claim,
@@ -71,7 +75,8 @@ if last[3] == ARGV[9] and last[4] then
 end
 local cap = tonumber(ARGV[5])
 local skey, rkey, rskey = ARGV[6], ARGV[7], ARGV[8]
-local push = ARGV[10] == 'push'
+local stage = ARGV[10] == 'stage'
+local push = ARGV[10] == 'push' or stage
 local claimed, stale, missed = 0, 0, 0
 local ids = {}
 local messages = {}
@@ -104,6 +109,7 @@ for _ = 1, tonumber(ARGV[11]) do
     end
     local runs_key = rskey .. sid
     local wrote_missed = false
+    local staged = nil
     for j = 0, n_runs - 1 do
       local p = body + 2 * j
       local rid, fire, trigger, deadline = string.match(ARGV[p], RUN)
@@ -116,12 +122,14 @@ for _ = 1, tonumber(ARGV[11]) do
         pending[#pending + 1] = rid
         if push then
           messages[#messages + 1] = ARGV[p + 1]
+          if stage then staged = fire .. '\t' .. rid end
         else
           redis.call('HSET', KEYS[4], rid, ARGV[p + 1])
         end
         ids[#ids + 1] = rid
       end
     end
+    if staged then redis.call('HSET', sched, 'staged', staged) end
     local mbase = body + 2 * n_runs
     for j = 0, n_missed - 1 do
       local rid, fire, reason = string.match(ARGV[mbase + j], MISSED)
@@ -157,6 +165,7 @@ end
 for k = 1, #messages, 1000 do
   redis.call('LPUSH', KEYS[8], unpack(messages, k, math.min(k + 999, #messages)))
 end
+if stage and #messages > 0 then redis.call('ZADD', KEYS[9], now, now) end
 if #ids > 0 then redis.call('HINCRBY', KEYS[5], 'dispatched_total', #ids) end
 if missed > 0 then redis.call('HINCRBY', KEYS[5], 'missed_total', missed) end
 local out = {claimed, stale, missed, #ids}

@@ -1,9 +1,15 @@
 -- Compare-and-set update of a schedule hash, keeping the due index in step.
--- KEYS[1] schedule hash, KEYS[2] due zset
+-- KEYS[1] schedule hash, KEYS[2] due zset, KEYS[3] the schedule's runs zset, KEYS[4] pending zset
 -- ARGV[1] expected version ("" = any), ARGV[2] schedule id, ARGV[3] due action:
 --   "keep" (leave due alone), "set" (ZADD ARGV[4] if active), "remove" (ZREM)
--- ARGV[5] new status ("" = unchanged), ARGV[6] write id (unique per call), ARGV[7..]
--- field/value pairs to set, then the marker "--del--" and fields to delete.
+-- ARGV[5] new status ("" = unchanged), ARGV[6] write id (unique per call), ARGV[7] now (the
+-- store's time, as beat's), ARGV[8] run key prefix, ARGV[9] run tombstone key prefix,
+-- ARGV[10] tombstone ttl ms, ARGV[11..] field/value pairs to set, then the marker "--del--"
+-- and fields to delete.
+-- A run claimed ahead of its fire time (field `staged`, see claim_batch.lua's "stage" mode)
+-- whose time has not come is cancelled when the schedule stops being active or its next fire
+-- moves off that time: its record and index entries go, and its tombstone ("cancelled") makes a
+-- worker refuse its message. Unchanged timing keeps it.
 -- Idempotent: the same write id (a call retried after a lost reply) returns the version it
 -- wrote and changes nothing (it would otherwise fail its own version check).
 -- Returns {new_version} or {-1, actual_version} (stale) or {-2} (missing).
@@ -17,7 +23,7 @@ end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= version then
   return {-1, version}
 end
-local i = 7
+local i = 11
 local deleting = false
 while i <= #ARGV do
   if ARGV[i] == '--del--' then
@@ -43,5 +49,24 @@ if ARGV[3] == 'remove' or status ~= 'active' then
 elseif ARGV[3] == 'set' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
   redis.call('HSET', KEYS[1], 'next_run', ARGV[4])
+end
+local staged = redis.call('HGET', KEYS[1], 'staged')
+if staged then
+  local fire, rid = string.match(staged, '^([^\t]*)\t(.*)$')
+  if fire and tonumber(fire) > tonumber(ARGV[7]) then
+    local keep = status == 'active' and ARGV[3] ~= 'remove'
+      and (ARGV[3] == 'keep' or tonumber(ARGV[4]) == tonumber(fire))
+    if not keep then
+      if redis.call('HGET', ARGV[8] .. rid, 'status') == 'queued' then
+        redis.call('DEL', ARGV[8] .. rid)
+        redis.call('ZREM', KEYS[3], rid)
+        redis.call('ZREM', KEYS[4], rid)
+        redis.call('SET', ARGV[9] .. rid, 'cancelled', 'PX', ARGV[10])
+      end
+      redis.call('HDEL', KEYS[1], 'staged')
+    end
+  else
+    redis.call('HDEL', KEYS[1], 'staged')
+  end
 end
 return {new_version}

@@ -73,9 +73,12 @@ def test_three_beats_lose_their_leader_three_times_without_a_duplicate_or_a_miss
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("ahead", [False, True], ids=["at-its-second", "claimed-ahead"])
 def test_redis_killed_mid_burst_and_restarted_from_its_aof_publishes_every_fire_once(
-    tmp_path: Path,
+    tmp_path: Path, ahead: bool
 ) -> None:
+    """Redis SIGKILLed while a burst is being claimed: at its second (claiming ahead switched
+    off), or ahead of it (the default: killed while the staged list fills)."""
     server = RedisServer(tmp_path / "aof", appendonly=True)  # appendfsync always
     server.start()
     n = 20_000
@@ -84,20 +87,23 @@ def test_redis_killed_mid_burst_and_restarted_from_its_aof_publishes_every_fire_
         store = Store(settings=settings)
         beats = BeatProcs(tmp_path, server.url)
         try:
-            beats.start("burst")
+            beats.start("burst", **({} if ahead else {"TASKSCHED_BEAT_STAGE_MIN": "0"}))
             wait_for(lambda: _leader(store), 20, what="a leader")
-            due = math.ceil(time.time() + 3 + n / 10_000)
+            due = math.ceil(time.time() + 4 + n / 10_000)
             make_many(store, n, _daily_at(due), now=time.time())
-            assert time.time() < due - 0.5, "creating took too long"
+            assert time.time() < due - 3, "creating took too long"
             import redis
 
             raw = redis.Redis(port=server.port)
-            wait_for(lambda: raw.llen("training") >= n // 10, due - time.time() + 10, 0.005,
+            # Messages waiting: in the broker's queue, or in the burst's staged list.
+            where = store.keys.beat_staged_list(repr(float(due))) if ahead else "training"
+            wait_for(lambda: raw.llen(where) >= n // 10, due - time.time() + 10, 0.005,
                      what="the burst under way")  # fmt: skip
-            in_broker = raw.llen("training")
+            in_flight = raw.llen(where)
             raw.close()
             server.stop(sig=9)  # SIGKILL mid-burst: only the AOF remains
-            assert in_broker < n, "the burst ended before Redis was killed"
+            assert in_flight < n, "the burst's claims ended before Redis was killed"
+            assert not ahead or time.time() < due, "claimed ahead, but not before its second"
             server.start()  # same port and directory: the AOF is replayed
             wait_for(lambda: len(published_run_ids(server.url)) >= n, 60, 0.2,
                      what="the whole burst in the broker")  # fmt: skip

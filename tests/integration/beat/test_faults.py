@@ -128,3 +128,41 @@ def test_claims_reading_ahead_lose_and_duplicate_nothing_when_their_replies_are_
     assert rule.cuts == 3 and d.is_leader and d.stats.errors == 0
     assert d.stats.dispatched == N
     assert_exactly_once(faulty, ids, T0 + 10)
+
+
+def staging_ticker(f: Faulty, clock: FakeClock) -> Ticker:
+    """A ticker that claims every second of N entries ahead of it."""
+    return Ticker(
+        f.store, CeleryPublisher(f.app, f.settings.training_queue),
+        f.settings.replace(beat_stage_min=N), clock=clock,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("script", ["claim_batch", "leader_tick"], ids=["stage", "release"])
+def test_a_burst_claimed_ahead_loses_and_duplicates_nothing_when_a_reply_is_cut(
+    faulty: Faulty, script: str
+) -> None:
+    """The claim that stages the burst (retried: the same claim id answers the same), or the
+    tick that releases it at its second (retried: what was moved is no longer staged)."""
+    ids = make_many(faulty.direct, N, "* * * * * */10")
+    clock = FakeClock(T0 + 9.9)
+    d = staging_ticker(faulty, clock)
+    stage_cut = (
+        faulty.proxy.cut("EVALSHA", script_sha("claim_batch")) if script == "claim_batch" else None
+    )
+    d.tick()  # leads, claims the burst ahead
+    staged = faulty.direct.keys.beat_staged_list(repr(T0 + 10))
+    assert faulty.direct.redis.llen(staged) == N
+    assert published_run_ids(faulty.direct.settings.redis_url) == []
+    release_cut = (
+        faulty.proxy.cut("EVALSHA", script_sha("leader_tick")) if script == "leader_tick" else None
+    )
+    clock.now = T0 + 10
+    d.tick()
+    rule = stage_cut or release_cut
+    assert rule is not None and rule.cuts == 1
+    assert d.is_leader and d.stats.errors == 0
+    # (A release whose reply was lost is not in this process's count: its retry moved nothing.)
+    assert d.stats.dispatched == (N if script == "claim_batch" else 0)
+    assert_exactly_once(faulty, ids, T0 + 10)
+    assert not faulty.direct.redis.exists(staged)
