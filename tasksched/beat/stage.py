@@ -40,11 +40,9 @@ def stage_lead_s(count: int) -> float:
 def stages(st: TickState, min_entries: int) -> bool:
     """Whether the due head ``st.head`` is a second to claim ahead: still to come, with at
     least ``min_entries`` (> 0) entries, and no other second staged and not yet released (one
-    at a time)."""
-    return (
-        st.enabled
-        and st.head is not None
-        and st.head > st.now
-        and 0 < min_entries <= st.head_count
-        and (st.staged_head is None or st.staged_head == st.head)
-    )
+    at a time); or the second being staged, whatever is left of it."""
+    if not st.enabled or st.head is None or st.head <= st.now or min_entries <= 0:
+        return False
+    if st.staged_head is None:
+        return st.head_count >= min_entries
+    return st.staged_head == st.head

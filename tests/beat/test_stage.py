@@ -41,6 +41,7 @@ def tick(head: float | None = 110.0, count: int = 6000, staged: float | None = N
         (tick(head=99.0), 5000, False),
         (tick(enabled=False), 5000, False),  # dispatching switched off
         (tick(staged=110.0), 5000, True),  # this second's claims ahead go on
+        (tick(count=10, staged=110.0), 5000, True),  # ... to its last entry
         (tick(staged=105.0), 5000, False),  # another second is staged: one at a time
     ],
 )

@@ -60,6 +60,33 @@ def test_a_burst_is_claimed_ahead_and_reaches_the_broker_at_its_second(
     assert staged_seconds(real_store) == [FIRE + 10] and len(published_run_ids(redis_url)) == 50
 
 
+def test_a_second_whose_claims_ahead_began_is_staged_to_its_last_entry(
+    real_store: Store, make_ticker: TickerFactory, settings: Settings, redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each tick hands back after its budget (here: after one entry planned, one claimed);
+    the rest of the second is staged on even once fewer than beat_stage_min entries are
+    left, none of it left to be claimed at the second."""
+    import tasksched.beat.tick as tick_module
+
+    monkeypatch.setattr(tick_module, "TICK_BUDGET_S", 0.0)
+    monkeypatch.setattr(tick_module, "PLAN_SLICE_S", 0.0)
+    make_many(real_store, 30, "* * * * * */10")
+    clock = FakeClock(FIRE - 0.2)
+    d = make_ticker(clock=clock, settings_=settings.replace(beat_stage_min=20))
+    passes = 0
+    while d.tick() == 0.0 and passes < 60:
+        passes += 1
+    staged = real_store.keys.beat_staged_list(repr(FIRE))
+    assert passes >= 30 and real_store.redis.llen(staged) == 30
+    assert published_run_ids(redis_url) == [] and real_store.redis.zcount(
+        real_store.keys.due, "-inf", FIRE
+    ) == 0
+    clock.now = FIRE
+    d.tick()
+    assert len(published_run_ids(redis_url)) == 30
+
+
 def test_released_messages_queue_behind_those_already_waiting_in_claim_order(
     real_store: Store, make_ticker: TickerFactory, settings: Settings, redis_url: str
 ) -> None:
@@ -74,7 +101,7 @@ def test_released_messages_queue_behind_those_already_waiting_in_claim_order(
     clock.now = FIRE
     d.tick()
     queue = real_store.redis.lrange("training", 0, -1)
-    assert queue == staged + ["older-2", "older-1"]  # FIFO kept: the older ones go first
+    assert queue == [*staged, "older-2", "older-1"]  # FIFO kept: the older ones go first
 
 
 def test_a_second_below_the_threshold_is_claimed_at_the_second(
