@@ -1,15 +1,17 @@
 """Beat's side of the store: leadership, the due index head, the claim and the outbox.
 
 Every call here is one round trip: :meth:`BeatStore.leader_tick` (lease, clock, switch,
-due head with its timing fields), :meth:`BeatStore.claim` (one Lua script per batch, fenced by
-the leader's token and term; when the broker is this Redis it pushes the task messages in the
-same script) and the outbox reads, fenced pushes and acknowledgements. Nothing here scans the
-schedules.
+due head with its timing fields; the release of staged seconds that have come),
+:meth:`BeatStore.claim` (one Lua script per batch, fenced by the leader's token and term; when
+the broker is this Redis it pushes the task messages in the same script, or stages them for a
+second still to come) and the outbox reads, fenced pushes and acknowledgements. Nothing here
+scans the schedules.
 
 Every script is safe to run twice (redis-py retries a call whose reply was lost): the claim
 carries a claim id and a repeated claim returns the runs it already claimed; a fenced push
-removes each outbox entry in the same step as it pushes its message; leader_tick, the fence
-check and the acknowledgement (HDEL) are idempotent by nature.
+removes each outbox entry in the same step as it pushes its message; a release moves what is
+staged (a repeat finds nothing left); leader_tick, the fence check and the acknowledgement
+(HDEL) are idempotent by nature.
 """
 
 from __future__ import annotations

@@ -72,6 +72,46 @@ def test_three_beats_lose_their_leader_three_times_without_a_duplicate_or_a_miss
     assert real_store.redis.hlen(real_store.keys.outbox) == 0
 
 
+@pytest.mark.timeout(120)
+def test_the_leader_sigkilled_while_claiming_a_burst_ahead_loses_and_duplicates_nothing(
+    tmp_path: Path, real_store: Store, redis_url: str
+) -> None:
+    """Two beats with the documented defaults; the leader dies with the burst's staged list
+    part filled: the standby takes over, claims the rest (ahead, or at the second if too late)
+    and the whole burst reaches the broker once, none of it before its second."""
+    n = 20_000
+    beats = BeatProcs(tmp_path, redis_url)
+    try:
+        procs = {name: beats.start(name, lease_s=None) for name in ("a", "b")}
+        wait_for(lambda: _leader(real_store), 20, what="a leader")
+        wait_for(lambda: real_store.control.beat_health().get("beats") == 2, 20,
+                 what="two beats seen")  # fmt: skip
+        due = math.ceil(time.time() + 4 + n / 10_000)
+        make_many(real_store, n, _daily_at(due), now=time.time())
+        assert time.time() < due - 3, "creating took too long"
+        staged = real_store.keys.beat_staged_list(repr(float(due)))
+        wait_for(lambda: real_store.redis.llen(staged) >= n // 10, due - time.time(), 0.005,
+                 what="the burst being claimed ahead")  # fmt: skip
+        token = _leader(real_store)
+        assert token is not None
+        [name] = [k for k, p in procs.items() if f":{p.pid}:" in token]
+        procs[name].kill()  # SIGKILL: no release; the lease must run out
+        in_staged = real_store.redis.llen(staged)
+        assert in_staged < n and time.time() < due, "the claims ahead ended before the kill"
+        while time.time() < due - 0.05:  # nothing in the broker before the second
+            assert real_store.redis.llen("training") == 0
+            time.sleep(0.01)
+        wait_for(lambda: len(published_run_ids(redis_url)) >= n, 30, 0.1,
+                 what="the whole burst in the broker")  # fmt: skip
+        wait_for(lambda: _leader(real_store) not in (None, token), 5, what="the standby leading")
+        beats.stop_all()
+    finally:
+        beats.stop_all()
+    got = published_run_ids(redis_url)
+    assert len(got) == n and len(set(got)) == n, (len(got), len(set(got)))
+    assert not real_store.redis.exists(staged)
+
+
 @pytest.mark.timeout(150)
 @pytest.mark.parametrize("ahead", [False, True], ids=["at-its-second", "claimed-ahead"])
 def test_redis_killed_mid_burst_and_restarted_from_its_aof_publishes_every_fire_once(
