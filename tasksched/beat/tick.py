@@ -254,11 +254,13 @@ class Ticker(Publishing):
                                  self.batch_size, self._messages)  # fmt: skip
 
     def _sleep_s(self, st: TickState) -> float:
-        if not st.enabled or (st.head is None and st.staged_head is None):
+        # A staged second is released by the tick at it (by a leader that can: the broker is
+        # this Redis).
+        staged = st.staged_head if self.direct_queue_key is not None else None
+        if not st.enabled or (st.head is None and staged is None):
             return self.tick_s
         now = self._store_now()
-        # A staged second is released by the tick at it.
-        waits = [self.tick_s] if st.staged_head is None else [st.staged_head - now]
+        waits = [self.tick_s] if staged is None else [staged - now]
         if st.head is not None:
             wait_s = st.head - now
             if self._stages(st):
