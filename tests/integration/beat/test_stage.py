@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tasksched.beat.stage import stage_lead_s
+from tasksched.beat.tick import Ticker
 from tasksched.errors import NotFoundError
 from tasksched.models import RunStatus
 from tasksched.settings import Settings
@@ -23,6 +24,18 @@ FIRE = T0 + 10  # every schedule here fires every 10 s from T0
 
 def staged_seconds(store: Store) -> list[float]:
     return [s for _, s in store.redis.zrange(store.keys.beat_staged, 0, -1, withscores=True)]
+
+
+def staged_burst(
+    store: Store, make_ticker: TickerFactory, settings: Settings
+) -> tuple[list[str], FakeClock, Ticker]:
+    """30 schedules due at FIRE, staged by a ticker 0.2 s before it (threshold 10)."""
+    ids = make_many(store, 30, "* * * * * */10")
+    clock = FakeClock(FIRE - 0.2)
+    d = make_ticker(clock=clock, settings_=settings.replace(beat_stage_min=10))
+    d.tick()
+    assert staged_seconds(store) == [FIRE]
+    return ids, clock, d
 
 
 def test_a_burst_is_claimed_ahead_and_reaches_the_broker_at_its_second(
@@ -90,10 +103,7 @@ def test_a_second_whose_claims_ahead_began_is_staged_to_its_last_entry(
 def test_released_messages_queue_behind_those_already_waiting_in_claim_order(
     real_store: Store, make_ticker: TickerFactory, settings: Settings, redis_url: str
 ) -> None:
-    make_many(real_store, 30, "* * * * * */10")
-    clock = FakeClock(FIRE - 0.2)
-    d = make_ticker(clock=clock, settings_=settings.replace(beat_stage_min=10))
-    d.tick()
+    _, clock, d = staged_burst(real_store, make_ticker, settings)
     staged = real_store.redis.lrange(real_store.keys.beat_staged_list(repr(FIRE)), 0, -1)
     assert len(staged) == 30
     # Workers are behind: two older messages wait in the queue (kombu pops the tail first).
@@ -141,11 +151,7 @@ def test_staged_runs_are_released_by_whichever_leader_ticks_at_the_second(
 def test_staged_runs_wait_while_dispatching_is_switched_off(
     real_store: Store, make_ticker: TickerFactory, settings: Settings, redis_url: str
 ) -> None:
-    make_many(real_store, 30, "* * * * * */10")
-    clock = FakeClock(FIRE - 0.2)
-    d = make_ticker(clock=clock, settings_=settings.replace(beat_stage_min=10))
-    d.tick()
-    assert staged_seconds(real_store) == [FIRE]
+    _, clock, d = staged_burst(real_store, make_ticker, settings)
     real_store.control.set_enabled(False)
     clock.now = FIRE + 1
     d.tick()
