@@ -225,6 +225,11 @@ class Ticker(Publishing):
         that second, their messages pushed to its staged list."""
         assert st.head is not None
         due, timing = self.beat_store.due_page(st.head, min(self.batch_size, FIRST_READ))
+        if due and due[0][1] < st.head:
+            # An entry due sooner was written since leader_tick: it is claimed at its time
+            # (the next tick's head), not released with this second.
+            at = [i for i, (_, score) in enumerate(due) if score == st.head]
+            due, timing = [due[i] for i in at], [timing[i] for i in at]
         if not due:
             return
         ahead = dataclasses.replace(st, now=st.head, due=due, timing=timing)
