@@ -51,10 +51,13 @@ def test_a_beat_and_a_worker_behind_a_faulty_network_run_every_fire_exactly_once
         mgr = SchedulerManager(store=real_store)
         cfg = {"learner": SCRIPTED, "learner_options": {"count": 500, "train_s": 1.2},
                "safety_controls": CONTROLS}  # fmt: skip
-        created = {
-            mgr.create_training_schedule("acme", f"s{i}", "* * * * * */2", cfg): time.time()
+        sids = [
+            mgr.create_training_schedule("acme", f"s{i}", "* * * * * */2", cfg)
             for i in range(2)
-        }
+        ]
+        # Each one's creation time on the store's clock, the one its first fire is counted
+        # from (the test's own clock, read after the call, can be in the next second).
+        created = {sid: real_store.schedules.get(sid).created_at for sid in sids}
         wait_for(lambda: all(r.cuts for r in rules.values()), 60, 0.2,
                  what=f"every cut made: { {n: r.cuts for n, r in rules.items()} }")  # fmt: skip
         time.sleep(2.0)

@@ -38,10 +38,13 @@ def test_three_beats_lose_their_leader_three_times_without_a_duplicate_or_a_miss
         wait_for(lambda: real_store.control.beat_health().get("beats") == 3, 20,
                  what="three beats seen")  # fmt: skip
         mgr = SchedulerManager(store=real_store)
-        created = {
-            mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND): time.time()
+        sids = [
+            mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND)
             for i in range(20)
-        }
+        ]
+        # Each one's creation time on the store's clock, the one its first fire is counted
+        # from (the test's own clock, read after the call, can be in the next second).
+        created = {sid: real_store.schedules.get(sid).created_at for sid in sids}
         takeovers = []
         for _ in range(3):
             time.sleep(1.5)

@@ -128,9 +128,9 @@ def test_leader_sigkilled_mid_window_no_duplicate_no_miss(
     wait_for(lambda: len([k for k in real_store.control.beat_health() if k.startswith("seen:")])
              >= 2, 15, what="both beats alive")
     mgr = SchedulerManager(store=real_store)
-    created: dict[str, float] = {}
-    for i in range(20):
-        created[mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND)] = time.time()
+    sids = [mgr.create_training_schedule(f"t{i % 3}", f"s{i}", EVERY_SECOND) for i in range(20)]
+    # On the store's clock, which the first fire is counted from.
+    created = {sid: real_store.schedules.get(sid).created_at for sid in sids}
     # The leader dispatches for a while (two fires of each schedule) before it is killed.
     wait_for(lambda: len(published_run_ids(redis_url)) >= 2 * len(created), 10,
              what="the leader dispatching")
@@ -167,10 +167,13 @@ def test_redis_restart_with_aof_under_a_running_beat(tmp_path: Path) -> None:
         try:
             wait_for(lambda: _leader(store), 15, what="a leader")
             mgr = SchedulerManager(store=store)
-            created = {
-                mgr.create_training_schedule("acme", f"s{i}", EVERY_SECOND): time.time()
+            sids = [
+                mgr.create_training_schedule("acme", f"s{i}", EVERY_SECOND)
                 for i in range(5)
-            }
+            ]
+            # Each one's creation time on the store's clock, the one its first fire is counted
+            # from (the test's own clock, read after the call, can be in the next second).
+            created = {sid: store.schedules.get(sid).created_at for sid in sids}
             wait_for(lambda: len(published_run_ids(server.url)) >= 2 * len(created), 10,
                      what="the beat dispatching before the restart")
             server.stop()  # SIGTERM: the AOF (appendfsync always) has every write

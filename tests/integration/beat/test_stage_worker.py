@@ -30,10 +30,13 @@ def test_runs_claimed_ahead_train_once_each_and_never_before_their_fire_time(
         mgr = SchedulerManager(store=real_store)
         cfg = {"learner": SCRIPTED, "learner_options": {"count": 500, "train_s": 0.1},
                "safety_controls": CONTROLS}  # fmt: skip
-        created = {
-            mgr.create_training_schedule("acme", f"s{i}", "* * * * * */2", cfg): time.time()
+        sids = [
+            mgr.create_training_schedule("acme", f"s{i}", "* * * * * */2", cfg)
             for i in range(3)
-        }
+        ]
+        # Each one's creation time on the store's clock, the one its first fire is counted
+        # from (the test's own clock, read after the call, can be in the next second).
+        created = {sid: real_store.schedules.get(sid).created_at for sid in sids}
 
         def fires_done() -> bool:
             return all(
