@@ -447,6 +447,17 @@ class Ticker(Publishing):
             return res
         if c.staged:
             summary.staged += len(res.run_ids)  # counted as dispatched when released
+            if logger.isEnabledFor(logging.DEBUG):
+                wanted = set(res.run_ids)
+                for claim in c.claims:
+                    for kw in claim.kwargs:
+                        if kw["run_id"] in wanted:
+                            log_event(
+                                logger, logging.DEBUG, "run claimed ahead", event="run.staged",
+                                correlation_id=kw["run_id"], run_id=kw["run_id"],
+                                schedule_id=claim.schedule_id, tenant_id=claim.tenant_id,
+                                fire_time=kw["fire_time"],
+                            )  # fmt: skip
             return res
         wanted = set(res.run_ids)
         payloads = [kw for claim in c.claims for kw in claim.kwargs if kw["run_id"] in wanted]

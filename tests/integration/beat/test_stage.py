@@ -5,6 +5,8 @@ between cancels or keeps the staged run as the change requires."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tasksched.beat.stage import stage_lead_s
@@ -114,6 +116,18 @@ def test_released_messages_queue_behind_those_already_waiting_in_claim_order(
     d.tick()
     queue = real_store.redis.lrange("training", 0, -1)
     assert queue == [*staged, "older-2", "older-1"]  # FIFO kept: the older ones go first
+
+
+def test_each_run_claimed_ahead_is_a_debug_line_and_the_tick_one_info_line(
+    real_store: Store, make_ticker: TickerFactory, settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.DEBUG, logger="tasksched.beat")
+    ids, _, _ = staged_burst(real_store, make_ticker, settings)
+    staged = [r for r in caplog.records if r.getMessage().startswith("run claimed ahead")]
+    assert len(staged) == len(ids) and {r.levelno for r in staged} == {logging.DEBUG}
+    ticks = [r for r in caplog.records if r.getMessage().startswith("beat tick")]
+    assert len(ticks) == 1 and ticks[0].levelno == logging.INFO
 
 
 def test_a_second_below_the_threshold_is_claimed_at_the_second(
