@@ -41,8 +41,9 @@ from dataclasses import dataclass
 
 from tasksched.beat.plan import bounded, plan_claims
 from tasksched.beat.prepare import PREPARE_LEAD_S, Prepared, prepare
-from tasksched.beat.publishing import PUBLISH_CHUNK, Publisher, Publishing, RedisListPublisher
-from tasksched.beat.stage import stage_lead_s, stages
+from tasksched.beat.publishing import PUBLISH_CHUNK, Publisher, RedisListPublisher
+from tasksched.beat.stage import stage_lead_s
+from tasksched.beat.staging import Staging
 from tasksched.beat.stats import DispatchStats, TickSummary
 from tasksched.errors import StoreUnavailableError
 from tasksched.logs import log_event
@@ -90,7 +91,7 @@ class _Inflight:
     staged: bool = False  # its messages go to a staged list (a second still to come)
 
 
-class Ticker(Publishing):
+class Ticker(Staging):
     """One beat process's dispatching state: its lease token and the tick."""
 
     def __init__(
@@ -130,8 +131,7 @@ class Ticker(Publishing):
         self._direct_checked = False
         self._claimer: ThreadPoolExecutor | None = None  # sends claims (see _dispatch_batch)
         self._prepared: Prepared | None = None  # claims for the next due second (prepare)
-        # (head, entries there) of a staging pass that claimed nothing: not tried again as is.
-        self._stage_stuck: tuple[float, int] | None = None
+        self._stage_stuck = None  # see Staging
         if fast_path and isinstance(publisher, RedisListPublisher):
             self.direct_queue_key = publisher.redis_queue_key(self.settings.redis_url)
             if self.direct_queue_key is not None:
@@ -203,23 +203,6 @@ class Ticker(Publishing):
             if complete and not more:
                 return 0.0
 
-    def _stages(self, st: TickState) -> bool:
-        """Whether the due head is a second this leader claims ahead (when its time comes)."""
-        return (
-            self.direct
-            and stages(st, self.stage_min)
-            and self._stage_stuck != (st.head, st.head_count)
-        )
-
-    def _stage_now(self, st: TickState) -> bool:
-        """Whether this tick claims the due head's second ahead (see :mod:`..stage`)."""
-        if not self._stages(st):
-            return False
-        assert st.head is not None
-        # A second whose claims ahead have begun is staged on, without waiting again.
-        begun = st.staged_head == st.head
-        return begun or st.head - self._store_now() <= stage_lead_s(st.head_count)
-
     def _stage(self, st: TickState, budget_end: float) -> None:
         """Claim the entries due at ``st.head`` (a second still to come) now, planned as of
         that second, their messages pushed to its staged list."""
@@ -239,12 +222,6 @@ class Ticker(Publishing):
         # the head or its count moves: the entries are claimed at their second.
         nothing = self._summary.staged == staged_before
         self._stage_stuck = (st.head, st.head_count) if nothing else None
-
-    def _released(self, st: TickState) -> None:
-        """Count the staged runs the tick's leader_tick moved to the broker."""
-        self.stats.dispatched += st.released
-        self._summary.dispatched += st.released
-        self._summary.released += st.released
 
     def _prepare_next(self, st: TickState) -> None:
         """Within PREPARE_LEAD_S of the due head's second, read, plan and encode its entries
@@ -445,22 +422,11 @@ class Ticker(Publishing):
                     )  # fmt: skip
         if not res.run_ids:
             return res
-        if c.staged:
-            summary.staged += len(res.run_ids)  # counted as dispatched when released
-            if logger.isEnabledFor(logging.DEBUG):
-                wanted = set(res.run_ids)
-                for claim in c.claims:
-                    for kw in claim.kwargs:
-                        if kw["run_id"] in wanted:
-                            log_event(
-                                logger, logging.DEBUG, "run claimed ahead", event="run.staged",
-                                correlation_id=kw["run_id"], run_id=kw["run_id"],
-                                schedule_id=claim.schedule_id, tenant_id=claim.tenant_id,
-                                fire_time=kw["fire_time"],
-                            )  # fmt: skip
-            return res
         wanted = set(res.run_ids)
         payloads = [kw for claim in c.claims for kw in claim.kwargs if kw["run_id"] in wanted]
+        if c.staged:
+            self._staged(payloads)
+            return res
         if c.direct:
             self._published(payloads, [self._store_now()], len(payloads))
             return res

@@ -10,7 +10,8 @@
 -- empty, else one RPOPLPUSH per message (oldest first, as kombu's consumers pop the tail).
 -- Safe to repeat: what was moved is no longer staged.
 -- Returns {leader 0/1, new_term 0/1, fence, now, enabled 0/1, head score or "", holder,
---          released, staged head or "", entries at the head score (when it is to come),
+--          released, staged head or "", entries at the head score (when it is to come and
+--          ARGV[10] is "1", else 0),
 --          due id, due score, timing field values..., ...}. Due entries (read with their
 -- schedules' timing fields) only for the leader with the switch on and something due.
 -- #include due_rows
@@ -79,7 +80,8 @@ redis.call('HSET', KEYS[5], 'leader', ARGV[1], 'leader_id', ARGV[5], 'fence', fe
   'last_tick', now_s, 'lease_s', ARGV[6], 'lag_s', string.format('%.6f', lag),
   'enabled', enabled, 'beats', beats)
 local head_count = 0
-if head_score ~= '' and tonumber(head_score) > now then
+-- (Counted only for a leader that can claim ahead: its broker is this Redis.)
+if ARGV[10] == '1' and head_score ~= '' and tonumber(head_score) > now then
   head_count = redis.call('ZCOUNT', KEYS[4], head_score, head_score)
 end
 local out = {1, new_term, fence, now_s, enabled, head_score, holder, released, staged_head,
