@@ -67,6 +67,9 @@ def test_run_wait_and_test_notification(
         assert json.loads(sent.stdout)["channels"]["memory"]["status"] == "sent"
         feed = mgr.get_notifications("acme")
         assert any(n.get("event") == "test" for n in feed)
+        # the first run's own notification is a subtask: wait for it before the CLI lists the feed
+        wait_for(lambda: any(n.get("event") == "run_succeeded" and n.get("correlation_id") == run_id
+                             for n in mgr.get_notifications("acme")), 30, what="run_succeeded")
         shown = invoke_process("notifications", "--tenant", "acme")
         assert shown.exit_code == 0
         assert shown.stdout.splitlines()[0].split()[:2] == ["TIME", "EVENT"]
