@@ -51,7 +51,7 @@ class ScheduleStore:
         self._k = store.keys
 
     # ---- encoding -------------------------------------------------------------------------
-    def _encode(
+    def encode(
         self, spec: ScheduleSpec, config_json: str | None = None
     ) -> tuple[dict[str, str], dict[str, Any]]:
         """Hash fields for the spec's definition (no status/version/times) and its secrets."""
@@ -76,7 +76,8 @@ class ScheduleStore:
         }
         return mapping, cfg.notifications.secrets()
 
-    def _secret_fields(self, secrets: dict[str, Any]) -> dict[str, str]:
+    def secret_fields(self, secrets: dict[str, Any]) -> dict[str, str]:
+        """The hash fields holding ``secrets``: encrypted, and the names shown instead."""
         if not secrets:
             return {"secrets": "", "secret_names": ""}
         names: dict[str, Any] = {k: True for k in secrets if k != "webhook_headers"}
@@ -150,10 +151,10 @@ class ScheduleStore:
                 cfg = spec.config
                 cached = encoded_cache.get(id(cfg))
                 if cached is None or cached[0] is not cfg:
-                    secrets = self._secret_fields(cfg.notifications.secrets())
+                    secrets = self.secret_fields(cfg.notifications.secrets())
                     cached = (cfg, encode_config(cfg), secrets)
                     encoded_cache[id(cfg)] = cached
-                mapping, _ = self._encode(spec, cached[1])
+                mapping, _ = self.encode(spec, cached[1])
                 mapping.update(cached[2])
                 on = active and cfg.enabled  # config.enabled=False: created paused
                 mapping.update(id=sid, status=status.value if on else "paused", version="1",
@@ -174,55 +175,6 @@ class ScheduleStore:
             pipe.sadd(k.tenants, *by_tenant)
             pipe.execute()
         return out
-
-    def import_many(
-        self,
-        prepared: builtins.list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
-        now: float | None = None,
-        readings: Mapping[str, str | None] | None = None,
-    ) -> builtins.list[str]:
-        """Write validated (id, spec, status, encrypted secrets) in one MULTI/EXEC.
-
-        Existing ids keep their counters and history; their definition is replaced. With
-        ``readings`` (id -> the cron reading exported, None for none recorded) a schedule keeps
-        the reading it had instead of the running engine's.
-        """
-        now = self._s.time() if now is None else now  # Redis's clock, as beat's
-        k = self._k
-        pipe = self._r.pipeline(transaction=True)
-        for i, (_, spec, _, _) in enumerate(prepared):
-            self.check_caps(spec.config, f"schedules[{i}].config")
-            where = f"schedules[{i}].config.learner"
-            check_registered(spec.config.learner, self._s.settings.learners, where)
-        for sid, spec, status, _token in prepared:
-            key = k.schedule(sid)
-            if not spec.config.enabled:
-                status = ScheduleStatus.PAUSED  # enabled is the status
-            mapping, secrets = self._encode(spec)
-            # Secrets were decrypted to validate; stored again under the current key.
-            mapping.update(self._secret_fields(secrets))
-            mapping.update({"id": sid, "status": status.value, "updated_at": repr(now)})
-            if readings is not None and sid in readings:
-                restored = readings[sid]
-                if restored is None:
-                    del mapping["cron_reading"]
-                    pipe.hdel(key, "cron_reading")
-                else:
-                    mapping["cron_reading"] = restored
-            pipe.hset(key, mapping=mapping)
-            pipe.hsetnx(key, "created_at", repr(now))
-            pipe.hincrby(key, "version", 1)
-            if status is ScheduleStatus.ACTIVE:
-                nxt = self.next_fire(spec, sid, now)
-                pipe.hset(key, "next_run", repr(nxt))
-                pipe.zadd(k.due, {sid: nxt})
-            else:
-                pipe.hdel(key, "next_run")
-                pipe.zrem(k.due, sid)
-            pipe.sadd(k.tenant(spec.tenant_id), sid)
-            pipe.sadd(k.tenants, spec.tenant_id)
-        pipe.execute()
-        return [p[0] for p in prepared]
 
     # ---- read -----------------------------------------------------------------------------
     def get(self, schedule_id: str) -> ScheduleRecord:
@@ -327,13 +279,13 @@ class ScheduleStore:
             raise err from None
         self.check_caps(spec.config)
         check_registered(spec.config.learner, self._s.settings.learners, "config.learner")
-        mapping, _ = self._encode(spec)
+        mapping, _ = self.encode(spec)
         if mapping["cron"] == current.cron_expression:
             # The expression is unchanged: its reading stays the one recorded when it was
             # written (or absent, for a schedule written before readings were recorded).
             del mapping["cron_reading"]
         if secrets_after != secrets_before:
-            mapping.update(self._secret_fields(spec.config.notifications.secrets()))
+            mapping.update(self.secret_fields(spec.config.notifications.secrets()))
         mapping["updated_at"] = repr(float(now))
         cur_cfg = current.config
         timing_changed = (

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tasksched.errors import SecretDecryptError, SecretKeyMissingError, ValidationError
 from tasksched.models import SCHEDULE_ID_RE, ScheduleSpec, ScheduleStatus, utc_iso
+from tasksched.plugins import check_registered
 
 if TYPE_CHECKING:
     from tasksched.store import Store
@@ -129,4 +131,63 @@ def import_document(
             spec = next(p[1] for p in prepared if p[0] == rec.id)
             if rec.tenant_id != spec.tenant_id:
                 raise ValidationError("schedules", f"id {rec.id!r} belongs to another tenant")
-    return store.schedules.import_many(prepared, readings=readings)
+    return write_imported(store, prepared, readings=readings)
+
+
+def write_imported(
+    store: Store,
+    prepared: list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
+    now: float | None = None,
+    readings: Mapping[str, str | None] | None = None,
+) -> list[str]:
+    """Write validated (id, spec, status, encrypted secrets) in one MULTI/EXEC.
+
+    Existing ids keep their counters and history; their definition is replaced. With
+    ``readings`` (id -> the cron reading exported, None for none recorded) a schedule keeps
+    the reading it had instead of the running engine's.
+    """
+    now = store.time() if now is None else now  # Redis's clock, as beat's
+    k = store.keys
+    ttl_ms = store.settings.tombstone_ttl_s * 1000
+    pipe = store.redis.pipeline(transaction=True)
+    for i, (_, spec, _, _) in enumerate(prepared):
+        store.schedules.check_caps(spec.config, f"schedules[{i}].config")
+        where = f"schedules[{i}].config.learner"
+        check_registered(spec.config.learner, store.settings.learners, where)
+    for sid, spec, status, _token in prepared:
+        key = k.schedule(sid)
+        if not spec.config.enabled:
+            status = ScheduleStatus.PAUSED  # enabled is the status
+        mapping, secrets = store.schedules.encode(spec)
+        # Secrets were decrypted to validate; stored again under the current key.
+        mapping.update(store.schedules.secret_fields(secrets))
+        mapping.update({"id": sid, "status": status.value, "updated_at": repr(now)})
+        if readings is not None and sid in readings:
+            restored = readings[sid]
+            if restored is None:
+                del mapping["cron_reading"]
+                pipe.hdel(key, "cron_reading")
+            else:
+                mapping["cron_reading"] = restored
+        pipe.hset(key, mapping=mapping)
+        pipe.hsetnx(key, "created_at", repr(now))
+        pipe.hincrby(key, "version", 1)
+        active = status is ScheduleStatus.ACTIVE
+        nxt = store.schedules.next_fire(spec, sid, now) if active else None
+        if nxt is not None:
+            pipe.hset(key, "next_run", repr(nxt))
+            pipe.zadd(k.due, {sid: nxt})
+        else:
+            pipe.hdel(key, "next_run")
+            pipe.zrem(k.due, sid)
+        # A run beat claimed ahead of its second goes unless the restored timing keeps it.
+        store.scripts.run(
+            "import_settle",
+            [key, k.runs(sid), k.pending],
+            [repr(now), k.run(""), k.tomb(""), ttl_ms, "" if nxt is None else repr(nxt)],
+            client=pipe,
+        )
+        pipe.sadd(k.tenant(spec.tenant_id), sid)
+        pipe.sadd(k.tenants, spec.tenant_id)
+    pipe.execute()
+    return [p[0] for p in prepared]

@@ -6,13 +6,12 @@
 -- store's time, as beat's), ARGV[8] run key prefix, ARGV[9] run tombstone key prefix,
 -- ARGV[10] tombstone ttl ms, ARGV[11..] field/value pairs to set, then the marker "--del--"
 -- and fields to delete.
--- A run claimed ahead of its fire time (field `staged`, see claim_batch.lua's "stage" mode)
--- whose time has not come is cancelled when the schedule stops being active or its next fire
--- moves off that time: its record and index entries go, and its tombstone ("cancelled") makes a
--- worker refuse its message. Unchanged timing keeps it.
+-- A run claimed ahead of its fire time is cancelled when the schedule stops being active or its
+-- next fire moves off that time; unchanged timing keeps it (lib/settle_staged.lua).
 -- Idempotent: the same write id (a call retried after a lost reply) returns the version it
 -- wrote and changes nothing (it would otherwise fail its own version check).
 -- Returns {new_version} or {-1, actual_version} (stale) or {-2} (missing).
+-- #include settle_staged
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {-2}
 end
@@ -50,23 +49,11 @@ elseif ARGV[3] == 'set' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
   redis.call('HSET', KEYS[1], 'next_run', ARGV[4])
 end
-local staged = redis.call('HGET', KEYS[1], 'staged')
-if staged then
-  local fire, rid = string.match(staged, '^([^\t]*)\t(.*)$')
-  if fire and tonumber(fire) > tonumber(ARGV[7]) then
-    local keep = status == 'active' and ARGV[3] ~= 'remove'
-      and (ARGV[3] == 'keep' or tonumber(ARGV[4]) == tonumber(fire))
-    if not keep then
-      if redis.call('HGET', ARGV[8] .. rid, 'status') == 'queued' then
-        redis.call('DEL', ARGV[8] .. rid)
-        redis.call('ZREM', KEYS[3], rid)
-        redis.call('ZREM', KEYS[4], rid)
-        redis.call('SET', ARGV[9] .. rid, 'cancelled', 'PX', ARGV[10])
-      end
-      redis.call('HDEL', KEYS[1], 'staged')
-    end
-  else
-    redis.call('HDEL', KEYS[1], 'staged')
-  end
+local next_fire = false
+if status == 'active' and ARGV[3] == 'keep' then
+  next_fire = true
+elseif status == 'active' and ARGV[3] == 'set' then
+  next_fire = ARGV[4]
 end
+settle_staged(KEYS[1], KEYS[3], KEYS[4], ARGV[7], ARGV[8], ARGV[9], ARGV[10], next_fire)
 return {new_version}

@@ -1,7 +1,8 @@
 """Bursts claimed ahead of their second (tasksched.beat.stage), on a real redis-server: the run
 records are written before the second, no message reaches the broker before it, the tick at
 the second moves them all at once, exactly once, whichever leader ticks then; a change made in
-between cancels or keeps the staged run as the change requires."""
+between (an update, a pause, a delete, a restore) cancels or keeps the staged run as the
+change requires."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from tasksched.beat.stage import stage_lead_s
 from tasksched.beat.tick import Ticker
 from tasksched.errors import NotFoundError
+from tasksched.manager import SchedulerManager
 from tasksched.models import RunStatus
 from tasksched.settings import Settings
 from tasksched.store import Store, cron_run_id
@@ -239,3 +241,45 @@ def test_a_change_after_the_second_leaves_the_released_run_alone(
     assert real_store.runs.get(run_id)["status"] == "queued"
     assert real_store.redis.get(real_store.keys.tomb(run_id)) is None
     assert published_run_ids(redis_url).count(run_id) == 1
+
+
+def test_a_restore_before_the_second_cancels_the_staged_runs_whose_fire_it_moved(
+    real_store: Store, make_ticker: TickerFactory, settings: Settings, redis_url: str
+) -> None:
+    # Daily schedules created now (the store's clock, which a restore reads too): their fire,
+    # hours ahead, is staged by a ticker whose clock stands just before it.
+    names = ("kept", "retimed", "paused")
+    now = real_store.time()
+    sids = {n: make_schedule(real_store, "0 3 * * *", now=now, name=n) for n in names}
+    fire = real_store.schedules.get(sids["kept"]).next_run
+    assert fire is not None and fire > now
+    manager = SchedulerManager(store=real_store)
+    document = manager.export_schedules()
+    clock = FakeClock(fire - 0.2)
+    d = make_ticker(clock=clock, settings_=settings.replace(beat_stage_min=len(names)))
+    d.tick()
+    run = {n: cron_run_id(sid, fire) for n, sid in sids.items()}
+    assert all(real_store.runs.get(r)["status"] == "queued" for r in run.values())
+    by_name = {item["name"]: item for item in document["schedules"]}
+    by_name["retimed"]["cron_expression"] = "0 4 * * *"
+    by_name["paused"]["status"] = "paused"
+    assert sorted(manager.import_schedules(document)) == sorted(sids.values())
+    clock.now = fire
+    for _ in range(3):
+        d.tick()
+    published = published_run_ids(redis_url)
+    assert real_store.runs.get(run["kept"])["status"] == "queued"
+    assert published.count(run["kept"]) == 1
+    life = RunLifecycle(real_store)
+    for n in ("retimed", "paused"):
+        with pytest.raises(NotFoundError):
+            real_store.runs.get(run[n])
+        assert real_store.redis.get(real_store.keys.tomb(run[n])) == "cancelled"
+        claim = life.claim(run[n], sids[n], "t1", "attempt", "w1", "cron", fire)
+        assert (claim.code, claim.detail) == ("done", "cancelled")
+        assert real_store.runs.count(sids[n]) == 0
+    assert real_store.redis.zscore(real_store.keys.due, sids["retimed"]) == fire + 3600
+    assert real_store.redis.zscore(real_store.keys.due, sids["paused"]) is None
+    # A restore repeated (a retry) changes nothing more.
+    manager.import_schedules(document)
+    assert real_store.runs.get(run["kept"])["status"] == "queued"
