@@ -1,6 +1,6 @@
 -- The one rule for a run claimed ahead of its fire time (field `staged` = "fire\trid", see
 -- claim_batch.lua's "stage" mode) when its schedule is written before that time, included by
--- every script that rewrites a schedule's status or timing (update_schedule, import_schedule).
+-- every script that rewrites a schedule's status or timing (update_schedule, import_settle).
 -- `next_fire`: the schedule's next fire after the write (a number), `true` when the write left
 -- the timing alone, `false` when the schedule no longer fires (paused, removed from due).
 -- The staged run stays when the schedule still fires at its time; otherwise it is cancelled:
