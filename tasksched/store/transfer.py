@@ -137,7 +137,6 @@ def import_document(
 def write_imported(
     store: Store,
     prepared: list[tuple[str, ScheduleSpec, ScheduleStatus, str | None]],
-    now: float | None = None,
     readings: Mapping[str, str | None] | None = None,
 ) -> list[str]:
     """Write validated (id, spec, status, encrypted secrets) in one MULTI/EXEC.
@@ -146,7 +145,7 @@ def write_imported(
     ``readings`` (id -> the cron reading exported, None for none recorded) a schedule keeps
     the reading it had instead of the running engine's.
     """
-    now = store.time() if now is None else now  # Redis's clock, as beat's
+    now = store.time()  # Redis's clock, as beat's
     k = store.keys
     ttl_ms = store.settings.tombstone_ttl_s * 1000
     pipe = store.redis.pipeline(transaction=True)
